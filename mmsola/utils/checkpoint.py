@@ -1,0 +1,209 @@
+"""Checkpoint loading that stays safe on torch >= 2.6 and still reads mmengine's checkpoints.
+
+torch >= 2.6 unpickles with ``weights_only=True`` by default, which refuses anything but tensors
+and plain containers. mmengine 0.10.7 calls ``torch.load`` without the argument, so resuming a
+Runner checkpoint fails: it holds ``HistoryBuffer`` objects and numpy arrays/scalars in
+``message_hub``. Instead of turning safe loading off, mmsola
+
+* allow-lists exactly the classes mmengine writes (:func:`mmengine_checkpoint_globals`), and
+* registers a local-file loader for mmengine's ``CheckpointLoader`` that passes
+  ``weights_only=True`` explicitly and turns a refusal into an :class:`UnsafeCheckpointError`
+  naming the file, the refused object and how to load a trusted file on purpose.
+
+Everything else (an arbitrary pickled object) is still refused.
+"""
+import contextlib
+import inspect
+import os.path as osp
+import pickle
+import re
+import threading
+from collections import OrderedDict
+from typing import Callable, Iterator, List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger, print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+
+_state = threading.local()
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds a pickled object outside the allow-list of safe classes."""
+
+
+def _supports_safe_globals() -> bool:
+    return hasattr(torch.serialization, 'add_safe_globals')
+
+
+def history_buffer_method(owner: type, name: str) -> Callable:
+    """Stands in for ``builtins.getattr`` while unpickling, limited to HistoryBuffer's methods.
+
+    A :class:`~mmengine.logging.HistoryBuffer` pickles its statistics methods (``min``, ``max``,
+    ``current``, ``mean`` and registered ones) as ``getattr(HistoryBuffer, 'min')``. Allowing
+    the real ``getattr`` would let a file walk from any allowed class to arbitrary callables;
+    this only returns functions defined on HistoryBuffer, which unpickling cannot call.
+    """
+    from mmengine.logging import HistoryBuffer
+    method = None
+    if owner is HistoryBuffer and not name.startswith('_'):
+        method = getattr(HistoryBuffer, name, None)
+    if not inspect.isfunction(method):
+        raise pickle.UnpicklingError(
+            f'refused getattr({getattr(owner, "__name__", owner)!r}, {name!r}): only methods of '
+            'mmengine HistoryBuffer may be looked up while loading a checkpoint')
+    return method
+
+
+def mmengine_checkpoint_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """Classes and functions that a checkpoint saved by mmengine's Runner pickles.
+
+    ``message_hub`` holds :class:`~mmengine.logging.HistoryBuffer` objects whose state is numpy
+    arrays and references to the buffer's statistics methods, and ``runtime_info``/``meta`` may
+    hold numpy scalars: numpy's array and scalar reconstructors and dtypes are needed for those,
+    and ``getattr`` only in the restricted form of :func:`history_buffer_method`.
+    """
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    try:  # numpy >= 2 moved the reconstructors into numpy._core
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    numpy_dtype_classes = [type(np.dtype(name)) for name in (
+        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+        'float16', 'float32', 'float64')]
+    return [
+        HistoryBuffer, (history_buffer_method, 'builtins.getattr'), np.ndarray, np.dtype,
+        _reconstruct, scalar, *numpy_dtype_classes
+    ]
+
+
+@contextlib.contextmanager
+def trusted_checkpoint_loading() -> Iterator[None]:
+    """Load full pickles (``weights_only=False``) inside this block, for files you trust.
+
+    Unpickling can run arbitrary code: use it only for checkpoints from a source you trust.
+
+    Example:
+        >>> with trusted_checkpoint_loading():
+        ...     runner.load_checkpoint('old_checkpoint_with_custom_objects.pth')
+    """
+    depth = getattr(_state, 'trusted_depth', 0)
+    _state.trusted_depth = depth + 1
+    try:
+        yield
+    finally:
+        _state.trusted_depth = depth
+
+
+def load_local_checkpoint(filename: str, map_location=None) -> dict:
+    """mmengine ``CheckpointLoader`` scheme for local files, with explicit safe unpickling."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint file {filename} does not exist')
+    weights_only = getattr(_state, 'trusted_depth', 0) == 0
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as err:
+        if not weights_only:
+            raise
+        refused = re.search(r'GLOBAL ([\w.]+)', str(err))
+        what = f'`{refused.group(1)}`' if refused else 'an object'
+        raise UnsafeCheckpointError(
+            f'Refused to load checkpoint {filename}: it contains {what}, which is not on the '
+            'allow-list of safe classes (tensors, containers and what mmengine writes). '
+            'Unpickling it could run arbitrary code. If you trust this file, either allow-list '
+            'that class with `torch.serialization.add_safe_globals([...])`, or load it inside '
+            '`with mmsola.utils.trusted_checkpoint_loading(): ...`. '
+            f'torch said: {err}') from err
+
+
+def enable_safe_checkpoint_loading() -> None:
+    """Allow-list mmengine's checkpoint classes and install the safe local-file loader.
+
+    Called on ``import mmsola``. A no-op on torch < 2.4, whose ``torch.load`` has no allow-list.
+    """
+    if not _supports_safe_globals():
+        return
+    torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+
+def _unwrap_state_dict(checkpoint: dict) -> dict:
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def load_pretrained(module: nn.Module,
+                    checkpoint: Union[str, dict],
+                    prefix: Optional[str] = None,
+                    map_location: str = 'cpu',
+                    logger: Union[MMLogger, str] = 'current') -> dict:
+    """Load (part of) a checkpoint into ``module`` and report what did not match.
+
+    Args:
+        module: the module to load into.
+        checkpoint: a path or URL that mmengine's ``CheckpointLoader`` reads, or a loaded dict.
+        prefix: keep only keys under this prefix and strip it (e.g. ``'backbone.'`` to take the
+            backbone out of a classifier or detector checkpoint). ``None`` tries the keys as they
+            are, then with a leading ``'backbone.'`` stripped.
+        map_location: where to put the tensors.
+        logger: where to report missing and unexpected keys.
+
+    Returns:
+        dict: ``missing_keys``, ``unexpected_keys``, ``mismatched_keys`` (same name, other
+        shape: skipped) and ``loaded_keys``.
+
+    Raises:
+        ValueError: if no key of the checkpoint matches a key of ``module``, a sign of a wrong
+            file or prefix that would otherwise leave the weights silently untouched.
+    """
+    source = checkpoint if isinstance(checkpoint, str) else '<state dict>'
+    if isinstance(checkpoint, str):
+        checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
+    state_dict = _unwrap_state_dict(checkpoint)
+    own_keys = set(module.state_dict())
+
+    def strip(sd: dict, pre: str) -> 'OrderedDict[str, torch.Tensor]':
+        return OrderedDict((k[len(pre):], v) for k, v in sd.items() if k.startswith(pre))
+
+    if prefix is not None:
+        state_dict = strip(state_dict, prefix)
+    elif not own_keys & set(state_dict) and any(k.startswith('backbone.') for k in state_dict):
+        state_dict = strip(state_dict, 'backbone.')
+
+    own_state = module.state_dict()
+    mismatched = [
+        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own_state[k].shape)}'
+        for k, v in state_dict.items()
+        if k in own_state and hasattr(v, 'shape') and v.shape != own_state[k].shape
+    ]
+    state_dict = OrderedDict(
+        (k, v) for k, v in state_dict.items()
+        if not (k in own_state and hasattr(v, 'shape') and v.shape != own_state[k].shape))
+    loaded = sorted(own_keys & set(state_dict))
+    if not loaded:
+        sample = ', '.join(list(state_dict)[:5]) or 'no keys'
+        raise ValueError(
+            f'Checkpoint {source} matches none of the {len(own_keys)} keys of '
+            f'{type(module).__name__} (prefix={prefix!r}; checkpoint keys start with: {sample}). '
+            'Check the file and the `prefix` of the Pretrained init_cfg.')
+    result = module.load_state_dict(state_dict, strict=False)
+    print_log(f'Loaded {len(loaded)}/{len(own_keys)} keys of {type(module).__name__} '
+              f'from {source}', logger=logger)
+    if result.missing_keys:
+        print_log(f'Missing keys (left at their initial values): {result.missing_keys}',
+                  logger=logger, level=30)
+    if mismatched:
+        print_log(f'Shape mismatches (left at their initial values): {mismatched}',
+                  logger=logger, level=30)
+    if result.unexpected_keys:
+        print_log(f'Unexpected keys (ignored): {result.unexpected_keys}', logger=logger,
+                  level=30)
+    return dict(missing_keys=list(result.missing_keys),
+                unexpected_keys=list(result.unexpected_keys), mismatched_keys=mismatched,
+                loaded_keys=loaded)
