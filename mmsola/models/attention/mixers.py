@@ -1,0 +1,127 @@
+"""Token mixers: one shared shell around interchangeable attention cores.
+
+Every mixer of the backbone has the same surroundings, so that a layout letter changes only how
+tokens attend to each other:
+
+* one linear projection gives queries, keys, values and an output gate;
+* 2-D rotary encoding on queries and keys (computed for the runtime H x W);
+* a 5 x 5 depthwise convolution on the values added to the attention output (LePE);
+* ``output = proj((attention + lepe) * gate)``.
+
+Subclasses implement :meth:`TokenMixer.attend` only. Register a new one in ``mmsola.MODELS`` and
+map a letter to it through the backbone's ``mixers`` argument.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer
+from mmengine.model import BaseModule
+
+from mmsola.registry import MODELS
+from .functional import (elu_linear_attention, magnitude_aware_linear_attention,
+                         softmax_attention)
+from .rotary import RotaryTable
+
+
+class TokenMixer(BaseModule):
+    """Shared shell of the attention token mixers.
+
+    Args:
+        embed_dims: channels ``C``.
+        num_heads: attention heads; ``C`` must be divisible by it.
+        lepe_kernel_size: kernel of the depthwise convolution on the values.
+        gate_act_cfg: activation applied to the output gate; ``None`` keeps it linear.
+        qkv_bias: whether the q/k/v/gate projection has a bias.
+        init_cfg: MMEngine initialisation config.
+
+    Shapes:
+        forward: ``x`` (B, H, W, C) channels-last, ``rotary`` a (sin, cos) pair of
+        (H * W, C / num_heads) tables, or None; returns (B, H, W, C).
+    """
+
+    #: True for mixers whose cost grows linearly with the number of tokens.
+    is_linear: bool = True
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 lepe_kernel_size: int = 5,
+                 gate_act_cfg: Optional[dict] = None,
+                 qkv_bias: bool = True,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if embed_dims % num_heads:
+            raise ValueError(f'{type(self).__name__}: embed_dims={embed_dims} is not divisible '
+                             f'by num_heads={num_heads}')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.head_dims = embed_dims // num_heads
+        self.qkvg = nn.Linear(embed_dims, 4 * embed_dims, bias=qkv_bias)
+        self.lepe = nn.Conv2d(
+            embed_dims,
+            embed_dims,
+            lepe_kernel_size,
+            padding=lepe_kernel_size // 2,
+            groups=embed_dims)
+        self.gate_act = build_activation_layer(gate_act_cfg) if gate_act_cfg else nn.Identity()
+        self.proj = nn.Linear(embed_dims, embed_dims)
+
+    def extra_repr(self) -> str:
+        return f'embed_dims={self.embed_dims}, num_heads={self.num_heads}'
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               rotary: Optional[RotaryTable]) -> torch.Tensor:
+        """Attention core: (B, heads, N, d) each -> (B, heads, N, d)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, rotary: Optional[RotaryTable] = None) -> torch.Tensor:
+        batch, height, width, channels = x.shape
+        num_tokens = height * width
+        qkvg = self.qkvg(x).view(batch, num_tokens, 4, self.num_heads, self.head_dims)
+        q, k, v, gate = qkvg.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, d)
+        attended = self.attend(q, k, v, rotary)
+        attended = attended.transpose(1, 2).reshape(batch, height, width, channels)
+        # (B, heads, N, d) -> (B, C, H, W) as a view in channels-last memory, for the conv.
+        v_map = v.transpose(1, 2).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
+        lepe = self.lepe(v_map).permute(0, 2, 3, 1)
+        gate = self.gate_act(gate.transpose(1, 2).reshape(batch, height, width, channels))
+        return self.proj((attended + lepe) * gate)
+
+
+@MODELS.register_module()
+class MagnitudeAwareLinearAttention(TokenMixer):
+    """Magnitude-aware linear attention (MALA), O(N): the default ``L`` layer of SoLA-Vision.
+
+    See :func:`~mmsola.models.attention.functional.magnitude_aware_linear_attention`.
+    """
+
+    def attend(self, q, k, v, rotary):
+        return magnitude_aware_linear_attention(q, k, v, rotary)
+
+
+@MODELS.register_module()
+class ELULinearAttention(TokenMixer):
+    """Plain linear attention with phi = elu + 1, O(N): the ``E`` layer, for ablations."""
+
+    def attend(self, q, k, v, rotary):
+        return elu_linear_attention(q, k, v, rotary)
+
+
+@MODELS.register_module()
+class SoftmaxAttention(TokenMixer):
+    """Global softmax attention over all tokens, O(N^2): the ``S`` layer.
+
+    Args:
+        attn_drop: dropout on the attention weights while training.
+        **kwargs: see :class:`TokenMixer`.
+    """
+
+    is_linear = False
+
+    def __init__(self, *args, attn_drop: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.attn_drop = attn_drop
+
+    def attend(self, q, k, v, rotary):
+        return softmax_attention(q, k, v, rotary, self.attn_drop if self.training else 0.0)

@@ -1,0 +1,517 @@
+"""SoLA-Vision: a 4-stage backbone of linear attention with layer-wise global softmax layers.
+
+One implementation serves classification (mmpretrain), detection (mmdet) and segmentation
+(mmseg). Inside the stages, feature maps are kept channels-last, (B, H, W, C), so that every
+linear layer and LayerNorm runs on contiguous memory; the depthwise convolutions see the same
+memory as a channels-last (B, C, H, W) view without a copy. Outputs are (B, C, H, W).
+"""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule, ModuleList, Sequential
+from mmengine.model.weight_init import trunc_normal_
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmsola.registry import MODELS
+from mmsola.utils.checkpoint import load_pretrained
+from ..attention.rotary import RotaryEmbedding2d, RotaryTable
+from .layout import resolve_layout, sola_layout
+
+
+def _to_channels_first(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, W, C) -> (B, C, H, W) view (channels-last memory, no copy)."""
+    return x.permute(0, 3, 1, 2)
+
+
+def _to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, H, W, C); a view when ``x`` has channels-last memory."""
+    return x.permute(0, 2, 3, 1)
+
+
+class ConvFFN(BaseModule):
+    """Feed-forward network with a depthwise 3 x 3 convolution between its two projections.
+
+    ``fc1`` (C -> hidden), activation, ``h + dwconv(h)``, ``fc2`` (hidden -> C).
+
+    Shapes:
+        forward: (B, H, W, C) -> (B, H, W, C).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 hidden_dims: int,
+                 act_cfg: dict = dict(type='GELU'),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.act = build_activation_layer(act_cfg)
+        self.dwconv = nn.Conv2d(hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.act(self.fc1(x))
+        hidden = hidden + _to_channels_last(self.dwconv(_to_channels_first(hidden)))
+        return self.fc2(hidden)
+
+
+class SoLABlock(BaseModule):
+    """One layer: conv positional encoding, pre-norm token mixer, pre-norm conv-FFN.
+
+    Args:
+        embed_dims: channels ``C``.
+        mixer_cfg: config of the token mixer (``embed_dims`` and ``num_heads`` filled in).
+        mlp_ratio: FFN hidden channels / ``C``.
+        drop_path: stochastic-depth rate of both residual branches.
+        layer_scale_init: initial value of the per-channel residual scales; ``None`` or 0
+            disables them.
+        norm_cfg: config of the two pre-norms (applied over channels).
+        act_cfg: FFN activation.
+        with_cp: recompute the block in the backward pass to save memory.
+
+    Shapes:
+        forward: ``x`` (B, H, W, C), ``rotary`` (sin, cos) of (H * W, head_dim) -> (B, H, W, C).
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 mixer_cfg: dict,
+                 mlp_ratio: float = 3.5,
+                 drop_path: float = 0.0,
+                 layer_scale_init: Optional[float] = 1e-6,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 act_cfg: dict = dict(type='GELU'),
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.with_cp = with_cp
+        self.cpe = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
+        self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.mixer = MODELS.build(mixer_cfg)
+        self.norm2 = build_norm_layer(norm_cfg, embed_dims)[1]
+        self.ffn = ConvFFN(embed_dims, int(embed_dims * mlp_ratio), act_cfg)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        if layer_scale_init:
+            self.gamma1 = nn.Parameter(torch.full((embed_dims, ), float(layer_scale_init)))
+            self.gamma2 = nn.Parameter(torch.full((embed_dims, ), float(layer_scale_init)))
+        else:
+            self.gamma1 = self.gamma2 = None
+
+    def _forward(self, x: torch.Tensor, rotary: Optional[RotaryTable]) -> torch.Tensor:
+        x = x + _to_channels_last(self.cpe(_to_channels_first(x)))
+        mixed = self.mixer(self.norm1(x), rotary)
+        x = x + self.drop_path(mixed if self.gamma1 is None else self.gamma1 * mixed)
+        fed = self.ffn(self.norm2(x))
+        return x + self.drop_path(fed if self.gamma2 is None else self.gamma2 * fed)
+
+    def forward(self, x: torch.Tensor, rotary: Optional[RotaryTable] = None) -> torch.Tensor:
+        if self.with_cp and self.training and torch.is_grad_enabled() and x.requires_grad:
+            return cp.checkpoint(self._forward, x, rotary, use_reentrant=False)
+        return self._forward(x, rotary)
+
+
+class SoLAStage(BaseModule):
+    """A stage: optional stride-2 downsampling, then blocks sharing one rotary table.
+
+    Args:
+        in_dims: channels of the input (of the previous stage).
+        embed_dims: channels of this stage.
+        num_heads: attention heads of every mixer in the stage.
+        mixer_cfgs: one mixer config per block (from the layout).
+        downsample: whether to start with a 3 x 3 stride-2 convolution and a norm.
+        drop_paths: stochastic-depth rate per block.
+        conv_norm_cfg: norm after the downsampling convolution.
+        block_kwargs: passed to every :class:`SoLABlock`.
+
+    Shapes:
+        forward: ``x`` (B, H_in, W_in, C_in) and an optional ``injection`` (B, H, W, C) added
+        after downsampling -> (B, H, W, C), with H = ceil(H_in / 2) when downsampling.
+    """
+
+    def __init__(self,
+                 in_dims: int,
+                 embed_dims: int,
+                 num_heads: int,
+                 mixer_cfgs: Sequence[dict],
+                 downsample: bool,
+                 drop_paths: Sequence[float],
+                 conv_norm_cfg: dict = dict(type='BN'),
+                 init_cfg: Optional[dict] = None,
+                 **block_kwargs) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.downsample = ConvModule(
+            in_dims, embed_dims, 3, stride=2, padding=1, norm_cfg=conv_norm_cfg,
+            act_cfg=None) if downsample else None
+        self.rotary = RotaryEmbedding2d(embed_dims // num_heads)
+        self.blocks = ModuleList([
+            SoLABlock(
+                embed_dims,
+                dict(mixer_cfg, embed_dims=embed_dims, num_heads=num_heads),
+                drop_path=rate,
+                **block_kwargs) for mixer_cfg, rate in zip(mixer_cfgs, drop_paths)
+        ])
+
+    def forward(self,
+                x: torch.Tensor,
+                injection: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.downsample is not None:
+            x = _to_channels_last(self.downsample(_to_channels_first(x)))
+        if injection is not None:
+            x = x + injection
+        _, height, width, _ = x.shape
+        rotary = self.rotary(height, width, x.device)
+        for block in self.blocks:
+            x = block(x, rotary)
+        return x
+
+
+class EarlyFeatureInjection(BaseModule):
+    """Brings early high-resolution stage outputs to a later stage (reconstruction of HSB).
+
+    Each source map is reduced to the target resolution (a depthwise convolution of stride
+    ``s`` with kernel ``2s - 1``, or average pooling), normalised, projected to the target
+    channels and multiplied by a per-channel scale that starts at zero, so a model trained
+    without the injection computes the same function until the scales learn otherwise.
+
+    Args:
+        source_dims: channels of each source stage.
+        target_dims: channels of the target stage.
+        strides: resolution ratio of each source to the target (a power of 2).
+        mode: ``'conv'`` (strided depthwise convolution) or ``'pool'`` (average pooling).
+        norm_cfg: norm applied before the projection.
+
+    Shapes:
+        forward: ``sources`` [(B, H_i, W_i, C_i)], ``size`` (H, W) of the target
+        -> (B, H, W, target_dims).
+    """
+
+    def __init__(self,
+                 source_dims: Sequence[int],
+                 target_dims: int,
+                 strides: Sequence[int],
+                 mode: str = 'conv',
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if mode not in ('conv', 'pool'):
+            raise ValueError(f"early_fusion mode must be 'conv' or 'pool', got {mode!r}")
+        self.mode = mode
+        self.reducers = ModuleList([
+            nn.Conv2d(dims, dims, 2 * stride - 1, stride=stride, padding=stride - 1,
+                      groups=dims) if mode == 'conv' else nn.Identity()
+            for dims, stride in zip(source_dims, strides)
+        ])
+        self.norms = ModuleList([build_norm_layer(norm_cfg, dims)[1] for dims in source_dims])
+        self.projections = ModuleList([nn.Linear(dims, target_dims) for dims in source_dims])
+        self.scales = nn.Parameter(torch.zeros(len(source_dims), target_dims))
+
+    def forward(self, sources: Sequence[torch.Tensor], size: Tuple[int, int]) -> torch.Tensor:
+        injected = 0
+        for index, source in enumerate(sources):
+            reduced = self.reducers[index](_to_channels_first(source))
+            if self.mode == 'pool':
+                reduced = F.adaptive_avg_pool2d(reduced, size)
+            reduced = _to_channels_last(reduced)
+            projected = self.projections[index](self.norms[index](reduced))
+            injected = injected + self.scales[index] * projected
+        return injected
+
+
+@MODELS.register_module()
+class SoLAVision(BaseModule):
+    """SoLA-Vision backbone: linear attention with layer-wise global softmax layers.
+
+    A reconstruction of arXiv 2601.11164 on the MALA/RAVLT macro-architecture; see the README
+    for what is known and what is reconstructed.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` or a dict with ``embed_dims``,
+            ``depths``, ``num_heads`` (4 entries each) and optionally ``mlp_ratio``,
+            ``layout`` and ``drop_path_rate``.
+        layout: the mixer letter of every layer: a preset (``'sola'``, ``'linear'``,
+            ``'softmax'``, ``'stage'``), one string per stage such as
+            ``('LL', 'LL', 'LLSLLS', 'LS')``, or the same comma-separated.
+        mixers: letter -> token-mixer config, merged over :attr:`default_mixers`
+            (``L`` magnitude-aware linear, ``E`` plain ELU linear, ``S`` global softmax).
+        in_channels: input image channels.
+        early_fusion: inject stage-1 and stage-2 outputs into stage 3: ``True``, ``False`` or a
+            dict of :class:`EarlyFeatureInjection` options (``mode``, ``norm_cfg``) plus
+            ``source_stages`` (default ``(0, 1)``) and ``target_stage`` (default 2).
+        out_indices: stages (0-3) whose normalised outputs are returned.
+        frozen_stages: freeze the stem (0) and stages ``< frozen_stages`` (parameters and
+            norm statistics); -1 freezes nothing.
+        norm_eval: keep BatchNorm layers in eval mode while training.
+        with_cp: gradient checkpointing of every block (non-reentrant, only when training).
+        drop_path_rate: largest stochastic-depth rate, reached linearly at the last layer;
+            ``None`` takes the arch's value.
+        layer_scale_init: initial residual scale; ``None`` or 0 disables layer scale.
+        mlp_ratio: FFN expansion; ``None`` takes the arch's value (3.5).
+        norm_cfg: norm of the blocks and of the outputs (over channels).
+        conv_norm_cfg: norm of the stem and downsampling convolutions.
+        act_cfg: activation of the stem and the FFNs.
+        init_cfg: MMEngine init config; ``dict(type='Pretrained', checkpoint=..., prefix=...)``
+            loads weights and reports missing/unexpected keys (see
+            :func:`mmsola.utils.load_pretrained`).
+
+    Shapes:
+        forward: (B, in_channels, H, W) -> tuple of (B, embed_dims[i], H_i, W_i) for
+        ``i`` in ``out_indices``, with H_i = ceil(H / 2^(i + 2)).
+    """
+
+    arch_zoo = {
+        'tiny': dict(embed_dims=(64, 128, 256, 512), depths=(2, 2, 6, 2),
+                     num_heads=(1, 2, 4, 8), drop_path_rate=0.1),
+        'small': dict(embed_dims=(64, 128, 320, 512), depths=(3, 5, 9, 3),
+                      num_heads=(1, 2, 5, 8), drop_path_rate=0.15),
+        'base': dict(embed_dims=(96, 192, 384, 512), depths=(4, 6, 12, 6),
+                     num_heads=(1, 2, 6, 8), drop_path_rate=0.4),
+        'large': dict(embed_dims=(96, 192, 448, 640), depths=(4, 7, 19, 8),
+                      num_heads=(1, 2, 7, 10), drop_path_rate=0.55),
+    }
+    default_mixers = {
+        'L': dict(type='MagnitudeAwareLinearAttention'),
+        'E': dict(type='ELULinearAttention'),
+        'S': dict(type='SoftmaxAttention'),
+    }
+    num_stages = 4
+    _version = 1
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'tiny',
+                 layout: Union[str, Sequence[str]] = 'sola',
+                 mixers: Optional[Dict[str, dict]] = None,
+                 in_channels: int = 3,
+                 early_fusion: Union[bool, dict] = True,
+                 out_indices: Sequence[int] = (3, ),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 drop_path_rate: Optional[float] = None,
+                 layer_scale_init: Optional[float] = 1e-6,
+                 mlp_ratio: Optional[float] = None,
+                 norm_cfg: dict = dict(type='LN', eps=1e-6),
+                 conv_norm_cfg: dict = dict(type='BN'),
+                 act_cfg: dict = dict(type='GELU'),
+                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+        arch = self._resolve_arch(arch)
+        self.pretrained_cfg = None
+        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            if not init_cfg.get('checkpoint'):
+                raise ValueError("init_cfg of type 'Pretrained' needs a `checkpoint`")
+            self.pretrained_cfg, init_cfg = copy.deepcopy(init_cfg), None
+        super().__init__(init_cfg=init_cfg)
+
+        self.arch_settings = arch
+        self.embed_dims = tuple(arch['embed_dims'])
+        self.depths = tuple(arch['depths'])
+        self.num_heads = tuple(arch['num_heads'])
+        self.mixers = {**self.default_mixers, **(mixers or {})}
+        self.layout = resolve_layout(layout, self.depths, self.mixers, arch.get('layout'))
+        self.out_indices = self._check_out_indices(out_indices)
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages}], '
+                             f'got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        if drop_path_rate is None:
+            drop_path_rate = arch.get('drop_path_rate', 0.0)
+        mlp_ratio = arch.get('mlp_ratio', 3.5) if mlp_ratio is None else mlp_ratio
+
+        stem_dims = self.embed_dims[0]
+        self.stem = Sequential(
+            ConvModule(in_channels, stem_dims // 2, 3, stride=2, padding=1,
+                       norm_cfg=conv_norm_cfg, act_cfg=act_cfg),
+            ConvModule(stem_dims // 2, stem_dims // 2, 3, padding=1,
+                       norm_cfg=conv_norm_cfg, act_cfg=act_cfg),
+            ConvModule(stem_dims // 2, stem_dims, 3, padding=1,
+                       norm_cfg=conv_norm_cfg, act_cfg=act_cfg),
+            ConvModule(stem_dims, stem_dims, 3, stride=2, padding=1,
+                       norm_cfg=conv_norm_cfg, act_cfg=None))
+
+        total_depth = sum(self.depths)
+        rates = torch.linspace(0, drop_path_rate, total_depth).tolist()
+        self.stages = ModuleList()
+        for index, (dims, depth, heads) in enumerate(
+                zip(self.embed_dims, self.depths, self.num_heads)):
+            start = sum(self.depths[:index])
+            self.stages.append(
+                SoLAStage(
+                    in_dims=self.embed_dims[max(index - 1, 0)],
+                    embed_dims=dims,
+                    num_heads=heads,
+                    mixer_cfgs=[self.mixers[letter] for letter in self.layout[index]],
+                    downsample=index > 0,
+                    drop_paths=rates[start:start + depth],
+                    conv_norm_cfg=conv_norm_cfg,
+                    mlp_ratio=mlp_ratio,
+                    layer_scale_init=layer_scale_init,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg,
+                    with_cp=with_cp))
+
+        self.early_fusion = None
+        self.fusion_sources: Tuple[int, ...] = ()
+        self.fusion_target = -1
+        if early_fusion:
+            options = dict(early_fusion) if isinstance(early_fusion, dict) else {}
+            self.fusion_sources = tuple(options.pop('source_stages', (0, 1)))
+            self.fusion_target = options.pop('target_stage', 2)
+            if not all(0 <= s < self.fusion_target for s in self.fusion_sources) or \
+                    not 0 < self.fusion_target < self.num_stages:
+                raise ValueError('early_fusion needs source_stages before target_stage, got '
+                                 f'{self.fusion_sources} -> {self.fusion_target}')
+            options.setdefault('norm_cfg', norm_cfg)
+            self.early_fusion = EarlyFeatureInjection(
+                source_dims=[self.embed_dims[s] for s in self.fusion_sources],
+                target_dims=self.embed_dims[self.fusion_target],
+                strides=[2**(self.fusion_target - s) for s in self.fusion_sources],
+                **options)
+
+        for index in self.out_indices:
+            self.add_module(f'norm{index}', build_norm_layer(norm_cfg, self.embed_dims[index])[1])
+
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch not in cls.arch_zoo:
+                raise ValueError(f'unknown arch {arch!r} for {cls.__name__}; choose one of '
+                                 f'{sorted(cls.arch_zoo)} or give a dict')
+            return dict(cls.arch_zoo[arch], name=arch)
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a name or a dict, got {type(arch).__name__}')
+        arch = dict(arch)
+        for key in ('embed_dims', 'depths', 'num_heads'):
+            if key not in arch:
+                raise KeyError(f'custom arch is missing the key {key!r}; it needs '
+                               "'embed_dims', 'depths' and 'num_heads'")
+            if len(arch[key]) != cls.num_stages:
+                raise ValueError(f'arch {key!r} needs {cls.num_stages} entries (one per stage), '
+                                 f'got {tuple(arch[key])}')
+        arch.setdefault('name', 'custom')
+        arch.setdefault('layout', sola_layout(arch['depths']))
+        return arch
+
+    def _check_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = (out_indices, )
+        resolved = []
+        for index in out_indices:
+            position = index + self.num_stages if index < 0 else index
+            if not 0 <= position < self.num_stages:
+                raise ValueError(f'out_indices entry {index} is outside 0..{self.num_stages - 1}')
+            resolved.append(position)
+        return tuple(resolved)
+
+    def extra_repr(self) -> str:
+        return (f"arch={self.arch_settings['name']!r}, layout={','.join(self.layout)!r}, "
+                f'early_fusion={self.early_fusion is not None}, '
+                f'out_indices={self.out_indices}')
+
+    def layout_summary(self) -> str:
+        """A table of stages: resolution, channels, heads and the mixer of every layer."""
+        rows = ['stage  stride  channels  heads  layout   mixers']
+        for index, letters in enumerate(self.layout):
+            names = ' '.join(self.mixers[letter]['type'] for letter in dict.fromkeys(letters))
+            rows.append(f'{index + 1:>5}  {2**(index + 2):>6}  {self.embed_dims[index]:>8}  '
+                        f'{self.num_heads[index]:>5}  {letters:<8} {names}')
+        num_softmax = sum(not self.stages[i].blocks[j].mixer.is_linear
+                          for i, letters in enumerate(self.layout) for j in range(len(letters)))
+        rows.append(f'{num_softmax} of {sum(self.depths)} layers use quadratic (global) attention; '
+                    f'early fusion: {"on" if self.early_fusion is not None else "off"}')
+        return '\n'.join(rows)
+
+    def init_weights(self) -> None:
+        """Default initialisation, then the ``Pretrained`` checkpoint if one was given."""
+        super().init_weights()
+        if self.init_cfg is None:
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    trunc_normal_(module.weight, std=0.02)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+        if self.pretrained_cfg is not None:
+            load_pretrained(
+                self,
+                self.pretrained_cfg['checkpoint'],
+                prefix=self.pretrained_cfg.get('prefix'),
+                map_location=self.pretrained_cfg.get('map_location', 'cpu'))
+        self._freeze_stages()
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = _to_channels_last(self.stem(x))
+        stage_outputs: List[torch.Tensor] = []
+        outputs = []
+        for index, stage in enumerate(self.stages):
+            injection = None
+            if index == self.fusion_target:
+                height, width = -(-x.shape[1] // 2), -(-x.shape[2] // 2)
+                injection = self.early_fusion([stage_outputs[s] for s in self.fusion_sources],
+                                              (height, width))
+            x = stage(x, injection)
+            stage_outputs.append(x)
+            if index in self.out_indices:
+                out = getattr(self, f'norm{index}')(x)
+                outputs.append(_to_channels_first(out).contiguous())
+        return tuple(outputs)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen: List[nn.Module] = [self.stem]
+        frozen += [self.stages[i] for i in range(self.frozen_stages)]
+        frozen += [getattr(self, f'norm{i}') for i in self.out_indices if i < self.frozen_stages]
+        if self.early_fusion is not None and self.fusion_target < self.frozen_stages:
+            frozen.append(self.early_fusion)
+        for module in frozen:
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'SoLAVision':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """Depth of a parameter for layer-wise learning-rate decay.
+
+        The stem is layer 0, block ``j`` of stage ``i`` is ``sum(depths[:i]) + j + 1``; a stage's
+        downsampling (and the early-fusion module of its target stage) shares the depth of the
+        stage's first block; output norms and anything outside the backbone (heads, necks) get
+        the last depth.
+
+        Args:
+            param_name: the full parameter name, e.g. ``'backbone.stages.2.blocks.3.ffn.fc1.weight'``.
+            prefix: the backbone's prefix in ``param_name``.
+
+        Returns:
+            tuple[int, int]: the layer depth and the total number of depths,
+            ``sum(depths) + 2``.
+        """
+        num_layers = sum(self.depths) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        name = param_name[len(prefix):]
+        parts = name.split('.')
+        if parts[0] == 'stem':
+            return 0, num_layers
+        if parts[0] == 'stages':
+            stage = int(parts[1])
+            first_block = sum(self.depths[:stage]) + 1
+            if parts[2] == 'blocks':
+                return first_block + int(parts[3]), num_layers
+            return first_block, num_layers
+        if parts[0] == 'early_fusion':
+            return sum(self.depths[:self.fusion_target]) + 1, num_layers
+        return num_layers - 1, num_layers

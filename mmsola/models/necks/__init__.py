@@ -1,0 +1,3 @@
+from .projection_pool import ProjectionPoolNeck
+
+__all__ = ['ProjectionPoolNeck']

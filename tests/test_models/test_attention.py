@@ -1,0 +1,182 @@
+"""Attention cores against explicit O(N^2) references, and the mixers around them."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mmsola.models.attention import (ELULinearAttention, MagnitudeAwareLinearAttention,
+                                     RotaryEmbedding2d, SoftmaxAttention, apply_rotary,
+                                     elu_linear_attention, magnitude_aware_linear_attention,
+                                     softmax_attention)
+
+
+def phi(x):
+    return F.elu(x) + 1
+
+
+def reference_mala(q, k, v, rotary):
+    """Materialised weights s_ij = (beta_i * scale * rq_i . rk_j - gamma_i) / N, then s @ v."""
+    n, d = k.shape[-2], k.shape[-1]
+    scale = d**-0.5
+    fq, fk = phi(q), phi(k)
+    z = scale * (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)  # (B, h, N, 1)
+    rq, rk = (apply_rotary(fq, rotary), apply_rotary(fk, rotary)) if rotary else (fq, fk)
+    weights = ((1 + 1 / (z + 1e-6)) * scale * (rq @ rk.transpose(-2, -1)) - z) / n
+    return weights @ v, weights
+
+
+def reference_elu(q, k, v, rotary):
+    fq, fk = phi(q), phi(k)
+    normaliser = (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)
+    rq, rk = (apply_rotary(fq, rotary), apply_rotary(fk, rotary)) if rotary else (fq, fk)
+    weights = (rq @ rk.transpose(-2, -1)) / k.shape[-2] / (normaliser + 1e-6)
+    return weights @ v, weights
+
+
+def reference_softmax(q, k, v, rotary):
+    if rotary:
+        q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
+    weights = torch.softmax(q @ k.transpose(-2, -1) / q.shape[-1]**0.5, dim=-1)
+    return weights @ v, weights
+
+
+CASES = [
+    (magnitude_aware_linear_attention, reference_mala),
+    (elu_linear_attention, reference_elu),
+    (softmax_attention, reference_softmax),
+]
+
+
+def random_qkv(batch=2, heads=3, height=5, width=7, dims=8, scale=1.0):
+    gen = torch.Generator().manual_seed(0)
+    shape = (batch, heads, height * width, dims)
+    return [(torch.randn(shape, generator=gen, dtype=torch.float64) * scale).requires_grad_()
+            for _ in range(3)]
+
+
+@pytest.mark.parametrize('use_rotary', [False, True])
+@pytest.mark.parametrize('kernel,reference', CASES, ids=['mala', 'elu', 'softmax'])
+def test_kernel_matches_explicit_reference_fp64(kernel, reference, use_rotary):
+    q, k, v = random_qkv()
+    rotary = RotaryEmbedding2d(8)(5, 7, q.device, torch.float64) if use_rotary else None
+    out = kernel(q, k, v, rotary)
+    expected, _ = reference(q, k, v, rotary)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, expected, rtol=1e-9, atol=1e-10)
+    grad_out = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (q, k, v), grad_out)
+    expected_grads = torch.autograd.grad(expected, (q, k, v), grad_out)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize('reference', [reference_mala, reference_elu, reference_softmax])
+def test_weights_sum_to_one_without_rotary(reference):
+    q, k, v = random_qkv()
+    _, weights = reference(q, k, v, None)
+    torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)), rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_mala_keeps_query_magnitude_where_plain_linear_cancels_it():
+    q, k, v = random_qkv()
+    with torch.no_grad():
+        _, plain_small = reference_elu(q, k, v, None)
+        _, plain_large = reference_elu(q * 4, k, v, None)
+        _, mala_small = reference_mala(q, k, v, None)
+        _, mala_large = reference_mala(q * 4, k, v, None)
+    spread = lambda w: (w.amax(-1) - w.amin(-1)).mean()  # noqa: E731
+    # a larger query sharpens MALA's weights more than plain linear attention's
+    assert spread(mala_large) / spread(mala_small) > 1.5 * spread(plain_large) / spread(
+        plain_small)
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any op produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out, ):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+@pytest.mark.parametrize('kernel', [magnitude_aware_linear_attention, elu_linear_attention])
+def test_linear_kernels_never_build_an_n_by_n_matrix(kernel):
+    num_tokens, dims = 64 * 64, 16
+    q, k, v = (torch.randn(1, 1, num_tokens, dims, requires_grad=True) for _ in range(3))
+    rotary = RotaryEmbedding2d(dims)(64, 64, q.device)
+    with LargestTensor() as probe:
+        kernel(q, k, v, rotary).sum().backward()
+    assert probe.largest <= 4 * num_tokens * dims  # an N x N matrix would be 256x larger
+    with LargestTensor() as probe:
+        softmax_attention(q, k, v, rotary)
+    assert probe.largest <= 4 * num_tokens * dims  # SDPA's fused kernel does not either
+
+
+def test_softmax_mixer_calls_scaled_dot_product_attention(monkeypatch):
+    calls = []
+    original = F.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(F, 'scaled_dot_product_attention', spy)
+    mixer = SoftmaxAttention(16, 2).eval()
+    rotary = RotaryEmbedding2d(8)(4, 6, torch.device('cpu'))
+    mixer(torch.randn(2, 4, 6, 16), rotary)
+    assert calls == [torch.Size([2, 2, 24, 8])]
+
+
+def test_rotary_encodes_relative_offsets_only():
+    rope = RotaryEmbedding2d(8)
+    sin, cos = rope(6, 6, torch.device('cpu'), torch.float64)
+    q, k = torch.randn(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+
+    def score(pos_q, pos_k):
+        iq, ik = pos_q[0] * 6 + pos_q[1], pos_k[0] * 6 + pos_k[1]
+        rq = apply_rotary(q[None], (sin[iq:iq + 1], cos[iq:iq + 1]))
+        rk = apply_rotary(k[None], (sin[ik:ik + 1], cos[ik:ik + 1]))
+        return (rq * rk).sum()
+
+    torch.testing.assert_close(score((1, 2), (3, 1)), score((2, 4), (4, 3)))  # same offset
+    assert not torch.allclose(score((1, 2), (3, 1)), score((1, 2), (1, 3)))  # other offset
+    rotated = apply_rotary(q.expand(36, 8), (sin, cos))
+    torch.testing.assert_close(rotated.norm(dim=-1), q.norm().expand(36))  # a rotation
+
+
+def test_rotary_rejects_head_dims_not_divisible_by_four():
+    with pytest.raises(ValueError, match='head_dim divisible by 4, got 6'):
+        RotaryEmbedding2d(6)
+
+
+@pytest.mark.parametrize('mixer_cls',
+                         [MagnitudeAwareLinearAttention, ELULinearAttention, SoftmaxAttention])
+def test_mixer_shapes_and_head_check(mixer_cls):
+    mixer = mixer_cls(32, 4)
+    rotary = RotaryEmbedding2d(8)(5, 3, torch.device('cpu'))
+    assert mixer(torch.randn(2, 5, 3, 32), rotary).shape == (2, 5, 3, 32)
+    with pytest.raises(ValueError, match='embed_dims=30 is not divisible by num_heads=4'):
+        mixer_cls(30, 4)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('kernel', [magnitude_aware_linear_attention, elu_linear_attention])
+def test_linear_kernels_reduce_in_float32_under_autocast(kernel, dtype):
+    """Over 4096 tokens of values ~50, the key-value sums overflow float16; the core does not."""
+    q, k, v = (x.detach().to(dtype) for x in random_qkv(1, 2, 64, 64, 16, scale=50.0))
+    if dtype == torch.float16:
+        naive_state = phi(k).transpose(-2, -1) @ v  # what a half-precision core would sum
+        assert not torch.isfinite(naive_state).all()
+    expected = kernel(q.double(), k.double(), v.double())
+    with torch.autocast('cpu', dtype=dtype):
+        out = kernel(q, k, v)
+    assert out.dtype == dtype
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.double(), expected, rtol=2e-2, atol=2e-2 * expected.abs().max())

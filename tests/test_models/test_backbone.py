@@ -1,0 +1,307 @@
+"""SoLAVision: archs, layouts, shapes at any size, training knobs and checkpoint loading."""
+import logging
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmsola.models import SoLAVision, preset_layout, sola_layout
+
+# Small enough to run the full 4-stage path on 2 CPU cores in milliseconds.
+MINI = dict(embed_dims=(16, 16, 32, 32), depths=(1, 2, 3, 2), num_heads=(1, 1, 2, 2))
+
+
+def mini(**kwargs):
+    kwargs.setdefault('arch', MINI)
+    return SoLAVision(**kwargs)
+
+
+def count_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# --- arch and layout -------------------------------------------------------------------------
+
+def test_unknown_arch_and_missing_keys_are_named():
+    with pytest.raises(ValueError, match="unknown arch 'huge'"):
+        SoLAVision(arch='huge')
+    with pytest.raises(KeyError, match="missing the key 'num_heads'"):
+        SoLAVision(arch=dict(embed_dims=(8, 8, 8, 8), depths=(1, 1, 1, 1)))
+    with pytest.raises(ValueError, match="'depths' needs 4 entries"):
+        SoLAVision(arch=dict(embed_dims=(8, 8, 8, 8), depths=(1, 1, 1), num_heads=(1, 1, 1, 1)))
+
+
+def test_presets_for_tiny():
+    depths = SoLAVision.arch_zoo['tiny']['depths']
+    assert sola_layout(depths) == ('LL', 'LL', 'LLSLLS', 'LS')
+    assert preset_layout('linear', depths) == ('LL', 'LL', 'LLLLLL', 'LL')
+    assert preset_layout('softmax', depths) == ('SS', 'SS', 'SSSSSS', 'SS')
+    assert preset_layout('stage', depths) == ('LL', 'LL', 'SSSSSS', 'SS')
+    assert sola_layout((4, 7, 19, 8))[2] == 'SLLSLLSLLSLLSLLSLLS'
+
+
+def test_layout_forms_are_equivalent():
+    a = mini(layout=('L', 'LL', 'LLS', 'LS'))
+    b = mini(layout='L,LL,LLS,LS')
+    c = mini(layout='sola')
+    assert a.layout == b.layout == c.layout == ('L', 'LL', 'LLS', 'LS')
+    mixers = [type(blk.mixer).__name__ for stage in a.stages for blk in stage.blocks]
+    assert mixers.count('SoftmaxAttention') == 2
+    assert mixers.count('MagnitudeAwareLinearAttention') == 6
+
+
+def test_layout_errors_name_stage_depth_and_letter():
+    with pytest.raises(ValueError, match=r"stage 3 is 'LL' \(2 layers\), but stage 3 has depth 3"):
+        mini(layout=('L', 'LL', 'LL', 'LS'))
+    with pytest.raises(ValueError, match=r"stage 2 \('LQ'\) uses unknown mixer letter 'Q'"):
+        mini(layout=('L', 'LQ', 'LLS', 'LS'))
+    with pytest.raises(ValueError, match='has 3 stages'):
+        mini(layout=('L', 'LL', 'LLS'))
+    with pytest.raises(ValueError, match='unknown layout preset'):
+        mini(layout='hybrid')
+
+
+def test_new_letter_through_mixers_without_touching_the_backbone():
+    model = mini(layout='L,LL,LXS,LX', mixers=dict(X=dict(type='ELULinearAttention')))
+    assert type(model.stages[2].blocks[1].mixer).__name__ == 'ELULinearAttention'
+    assert model.eval()(torch.randn(1, 3, 32, 32))[0].shape == (1, 32, 1, 1)
+
+
+def test_summary_shows_softmax_layers():
+    model = SoLAVision('tiny')
+    summary = model.layout_summary()
+    assert 'LLSLLS' in summary and '3 of 12 layers use quadratic' in summary
+    assert "layout='LL,LL,LLSLLS,LS'" in repr(model).splitlines()[1]
+
+
+# --- shapes ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('arch', ['tiny', 'small', 'base', 'large'])
+def test_every_arch_gives_four_strided_outputs(arch):
+    model = SoLAVision(arch, out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 96))
+    dims = SoLAVision.arch_zoo[arch]['embed_dims']
+    assert [o.shape for o in outs] == [(1, dims[i], 16 // 2**i, 24 // 2**i) for i in range(4)]
+
+
+@pytest.mark.parametrize('layout', ['sola', 'linear', 'softmax', 'stage'])
+def test_every_preset_runs(layout):
+    model = SoLAVision('tiny', layout=layout, out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [64, 128, 256, 512]
+
+
+@pytest.mark.parametrize('size', [(511, 383), (1333, 800), (33, 17), (1, 1)])
+def test_any_input_size(size):
+    height, width = size
+    model = mini(out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, height, width))
+    for index, out in enumerate(outs):
+        stride = 2**(index + 2)
+        assert out.shape[-2:] == (math.ceil(height / stride), math.ceil(width / stride))
+
+
+def test_resolution_free_rotary_leaves_state_dict_unchanged():
+    model = mini().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model(torch.randn(1, 3, 224, 224))
+        out = model(torch.randn(1, 3, 1024, 640))
+    assert out[0].shape == (1, 32, 32, 20)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_out_indices_and_batch_sizes():
+    model = mini(out_indices=(1, -1)).eval()
+    assert model.out_indices == (1, 3)
+    assert hasattr(model, 'norm1') and hasattr(model, 'norm3') and not hasattr(model, 'norm0')
+    outs = model(torch.randn(3, 3, 64, 64))
+    assert [o.shape for o in outs] == [(3, 16, 8, 8), (3, 32, 2, 2)]
+    with pytest.raises(ValueError, match='out_indices entry 4'):
+        mini(out_indices=(4, ))
+
+
+# --- training knobs --------------------------------------------------------------------------
+
+def test_frozen_stages_have_no_grad_and_stay_in_eval():
+    model = mini(frozen_stages=2, out_indices=(0, 1, 2, 3))
+    model.train()
+    for module in (model.stem, model.stages[0], model.stages[1], model.norm0, model.norm1):
+        assert not module.training
+        assert all(not p.requires_grad for p in module.parameters())
+    for module in (model.stages[2], model.stages[3], model.early_fusion):
+        assert module.training
+        assert all(p.requires_grad for p in module.parameters())
+    out = model(torch.randn(1, 3, 64, 64))[-1]
+    (out * torch.randn_like(out)).sum().backward()
+    assert all(p.grad is None for p in model.stages[1].parameters())
+    assert all(p.grad is not None for p in model.stages[2].parameters())
+
+
+def test_norm_eval_keeps_batch_norm_statistics():
+    model = mini(norm_eval=True)
+    model.train()
+    bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert bns and all(not m.training for m in bns)
+    stats = bns[0].running_mean.clone()
+    model(torch.randn(2, 3, 32, 32))
+    assert torch.equal(stats, bns[0].running_mean)
+
+
+def test_with_cp_gives_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    plain = mini(out_indices=(0, 1, 2, 3), drop_path_rate=0.0)
+    checkpointed = mini(out_indices=(0, 1, 2, 3), drop_path_rate=0.0, with_cp=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 48, 40)
+    grads = []
+    for model in (plain, checkpointed):
+        model.train()
+        outs = model(x)
+        sum(o.square().mean() for o in outs).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for a, b in zip(plain(x), checkpointed(x)):
+        torch.testing.assert_close(a, b)
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], msg=name)
+
+
+def test_drop_path_rates_grow_linearly_over_depth():
+    model = mini(drop_path_rate=0.3)
+    rates = [getattr(blk.drop_path, 'drop_prob', 0.0)
+             for stage in model.stages for blk in stage.blocks]
+    expected = torch.linspace(0, 0.3, sum(MINI['depths'])).tolist()
+    assert rates == pytest.approx(expected)
+    assert SoLAVision('tiny').stages[3].blocks[1].drop_path.drop_prob == pytest.approx(0.1)
+
+
+def test_get_layer_depth():
+    model = mini()
+    total = sum(MINI['depths']) + 2
+    assert model.get_layer_depth('backbone.stem.0.conv.weight', 'backbone.') == (0, total)
+    assert model.get_layer_depth('backbone.stages.0.blocks.0.cpe.weight', 'backbone.') == (1, total)
+    assert model.get_layer_depth('backbone.stages.2.blocks.1.ffn.fc1.weight',
+                                 'backbone.') == (5, total)
+    assert model.get_layer_depth('backbone.stages.2.downsample.conv.weight',
+                                 'backbone.') == (4, total)
+    assert model.get_layer_depth('backbone.early_fusion.scales', 'backbone.') == (4, total)
+    assert model.get_layer_depth('backbone.norm3.weight', 'backbone.') == (total - 1, total)
+    assert model.get_layer_depth('head.fc.weight', 'backbone.') == (total - 1, total)
+
+
+def test_early_fusion_starts_as_identity_and_learns():
+    with_fusion = mini(early_fusion=True)
+    without = mini(early_fusion=False)
+    missing = set(with_fusion.state_dict()) - set(without.state_dict())
+    assert missing and all(k.startswith('early_fusion.') for k in missing)
+    result = with_fusion.load_state_dict(without.state_dict(), strict=False)
+    assert set(result.missing_keys) == missing
+    x = torch.randn(1, 3, 40, 56)
+    with_fusion.eval(), without.eval()
+    torch.testing.assert_close(with_fusion(x)[0], without(x)[0])
+    with_fusion.train()
+    out = with_fusion(x)[0]
+    (out * torch.randn_like(out)).sum().backward()  # a plain sum after LayerNorm has no gradient
+    assert with_fusion.early_fusion.scales.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('mode', ['conv', 'pool'])
+def test_early_fusion_modes_match_odd_sizes(mode):
+    model = mini(early_fusion=dict(mode=mode)).eval()
+    with torch.no_grad():
+        model.early_fusion.scales.fill_(1.0)
+        assert model(torch.randn(1, 3, 75, 43))[0].shape == (1, 32, 3, 2)
+
+
+def test_init_weights_changes_linear_weights():
+    model = mini()
+    before = model.stages[2].blocks[0].mixer.qkvg.weight.clone()
+    model.init_weights()
+    after = model.stages[2].blocks[0].mixer.qkvg.weight
+    assert not torch.equal(before, after)
+    assert after.std().item() == pytest.approx(0.02, rel=0.15)
+
+
+# --- pretrained weights ----------------------------------------------------------------------
+
+class CollectLogs(logging.Handler):
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def logs():
+    handler = CollectLogs()
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize('wrap', ['plain', 'backbone_prefix', 'auto_prefix'])
+def test_pretrained_init_loads_weights(tmp_path, logs, wrap):
+    source = mini(early_fusion=False)
+    source.init_weights()
+    state = source.state_dict()
+    prefix = None
+    if wrap != 'plain':
+        state = {'backbone.' + k: v for k, v in state.items()}
+        state['head.fc.weight'] = torch.zeros(2, 2)
+        prefix = 'backbone.' if wrap == 'backbone_prefix' else None
+    path = str(tmp_path / 'pretrained.pth')
+    torch.save({'state_dict': state, 'meta': {}}, path)
+
+    target = mini(init_cfg=dict(type='Pretrained', checkpoint=path, prefix=prefix))
+    target.init_weights()
+    for key, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[key], value), key
+    # the early-fusion weights were not in the checkpoint: reported as missing
+    assert any('Missing keys' in m and 'early_fusion.scales' in m for m in logs)
+    assert torch.count_nonzero(target.early_fusion.scales) == 0
+
+
+def test_pretrained_that_matches_nothing_raises(tmp_path):
+    path = str(tmp_path / 'other.pth')
+    torch.save({'state_dict': {'classifier.weight': torch.zeros(3)}}, path)
+    model = mini(init_cfg=dict(type='Pretrained', checkpoint=path))
+    with pytest.raises(ValueError, match='matches none of the'):
+        model.init_weights()
+
+
+def test_pretrained_from_another_size_skips_mismatched_shapes(tmp_path, logs):
+    path = str(tmp_path / 'small.pth')
+    torch.save(mini().state_dict(), path)
+    wider = SoLAVision(arch=dict(MINI, embed_dims=(16, 16, 32, 64), num_heads=(1, 1, 2, 4)),
+                       init_cfg=dict(type='Pretrained', checkpoint=path))
+    wider.init_weights()
+    assert any('Shape mismatches' in m for m in logs)
+    assert torch.equal(wider.stem[0].conv.weight, torch.load(path)['stem.0.conv.weight'])
+
+
+# --- size and precision ----------------------------------------------------------------------
+
+def test_tiny_parameter_count_in_family_range():
+    params = count_params(SoLAVision('tiny'))
+    assert 13e6 <= params <= 18e6, params
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_outputs_finite_for_large_inputs(dtype):
+    model = mini(out_indices=(0, 1, 2, 3)).eval()
+    x = torch.randn(1, 3, 64, 64) * 1e3
+    with torch.no_grad(), torch.autocast('cpu', dtype=dtype):
+        outs = model(x)
+    assert all(torch.isfinite(o).all() for o in outs)
