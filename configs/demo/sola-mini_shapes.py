@@ -1,0 +1,67 @@
+# Demo: the classification recipe of configs/sola on the shapes' class folders, with a small
+# SoLA-Vision, 128 x 128 images and a short schedule for 2 CPU cores. Mixup/CutMix are left out:
+# they need far more steps than a demo has.
+# Data: python tools/data/generate_shapes.py (writes data/shapes).
+_base_ = '../sola/sola-t_8xb128_in1k.py'
+
+data_root = 'data/shapes/cls/'
+image_size = 128
+
+model = dict(
+    backbone=dict(
+        # small enough for 2 CPU cores; the 'sola' layout rule gives stage 3 'LLS', stage 4 'S'
+        arch=dict(_delete_=True, embed_dims=(32, 64, 128, 192), depths=(1, 1, 3, 1),
+                  num_heads=(1, 2, 4, 6)),
+        drop_path_rate=0.0,
+        layer_scale_init=None),
+    neck=dict(in_channels=192, out_channels=256),
+    head=dict(num_classes=3, in_channels=256, topk=(1, )),
+    train_cfg=dict(_delete_=True))
+data_preprocessor = dict(num_classes=3)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=image_size, crop_ratio_range=(0.6, 1.0)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=image_size, edge='short'),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='train',
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root=data_root,
+        data_prefix='val',
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='Accuracy', topk=(1, ))
+test_evaluator = val_evaluator
+
+max_iters = 600
+train_cfg = dict(_delete_=True, by_epoch=False, max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=50, end=max_iters),
+]
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(by_epoch=False, interval=200, max_keep_ckpts=2, save_last=True))
+log_processor = dict(by_epoch=False)
+# EMA over a few hundred steps needs a faster momentum than the 300-epoch recipe's 1e-4.
+custom_hooks = [dict(type='EMAHook', momentum=0.01, priority='ABOVE_NORMAL')]

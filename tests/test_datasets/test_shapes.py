@@ -1,0 +1,89 @@
+"""The embedded shapes dataset: deterministic, validated, and careful with existing folders."""
+import hashlib
+import json
+import os
+
+import pytest
+
+from mmsola.datasets import ShapesSpec, generate_shapes, validate_shapes
+
+SMALL = ShapesSpec(seed=1, image_size=48, num_train=4, num_val=2, cls_per_class_train=2,
+                   cls_per_class_val=1, min_visible_pixels=10)
+
+
+def digest(root):
+    """Hash of every file under root (paths and bytes), the marker aside."""
+    sha = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            if name.startswith('.mmsola'):
+                continue
+            path = os.path.join(folder, name)
+            sha.update(os.path.relpath(path, root).encode())
+            with open(path, 'rb') as f:
+                sha.update(f.read())
+    return sha.hexdigest()
+
+
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
+    generate_shapes(str(tmp_path / 'a'), SMALL)
+    generate_shapes(str(tmp_path / 'b'), SMALL)
+    generate_shapes(str(tmp_path / 'c'), ShapesSpec(**{**SMALL.__dict__, 'seed': 2}))
+    assert digest(tmp_path / 'a') == digest(tmp_path / 'b')
+    assert digest(tmp_path / 'a') != digest(tmp_path / 'c')
+
+
+def test_more_images_keep_the_earlier_ones(tmp_path):
+    generate_shapes(str(tmp_path / 'few'), SMALL)
+    generate_shapes(str(tmp_path / 'more'), ShapesSpec(**{**SMALL.__dict__, 'num_train': 6}))
+    for name in ('000000.png', '000003.png'):
+        with open(tmp_path / 'few' / 'images' / 'train' / name, 'rb') as a, \
+                open(tmp_path / 'more' / 'images' / 'train' / name, 'rb') as b:
+            assert a.read() == b.read()
+
+
+def test_annotations_are_consistent(tmp_path):
+    root = tmp_path / 'shapes'
+    summary = generate_shapes(str(root), SMALL)
+    assert summary['train']['images'] == 4 and summary['train']['instances'] >= 4
+    coco = json.loads((root / 'annotations' / 'instances_train.json').read_text())
+    assert [c['name'] for c in coco['categories']] == ['circle', 'square', 'triangle']
+    assert sorted(os.listdir(root / 'cls' / 'val')) == ['circle', 'square', 'triangle']
+
+
+def test_validation_names_the_broken_annotation(tmp_path):
+    root = tmp_path / 'shapes'
+    generate_shapes(str(root), SMALL)
+    ann_file = root / 'annotations' / 'instances_val.json'
+    coco = json.loads(ann_file.read_text())
+    coco['annotations'][0]['bbox'][2] += 3
+    ann_file.write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match=r'instances_val\.json: annotation 1 .* do not match'):
+        validate_shapes(str(root))
+
+
+def test_refuses_a_folder_it_did_not_create(tmp_path):
+    root = tmp_path / 'mine'
+    root.mkdir()
+    (root / 'notes.txt').write_text('precious')
+    with pytest.raises(FileExistsError, match='not created by this generator'):
+        generate_shapes(str(root), SMALL)
+    assert (root / 'notes.txt').read_text() == 'precious'
+    assert os.listdir(root) == ['notes.txt']
+    assert not [p for p in os.listdir(tmp_path) if p.startswith('.shapes-')]
+
+
+def test_reuses_or_replaces_its_own_folder(tmp_path):
+    root = str(tmp_path / 'shapes')
+    assert generate_shapes(root, SMALL)['reused'] is False
+    assert generate_shapes(root, SMALL)['reused'] is True
+    bigger = ShapesSpec(**{**SMALL.__dict__, 'num_val': 3})
+    assert generate_shapes(root, bigger)['val']['images'] == 3
+    assert len(os.listdir(os.path.join(root, 'images', 'val'))) == 3
+
+
+def test_spec_errors_name_the_field():
+    with pytest.raises(ValueError, match='ShapesSpec.image_size must be at least 32'):
+        ShapesSpec(image_size=16)
+    with pytest.raises(ValueError, match='ShapesSpec.num_val must be a positive integer'):
+        ShapesSpec(num_val=0)
