@@ -1,0 +1,87 @@
+"""Params and FLOPs of the model of any mmsola config (or of its backbone alone).
+
+    python tools/analysis/get_flops.py CONFIG [--shape H W] [--backbone] [--cfg-options ...]
+
+FLOPs are multiply-accumulates (MACs) of matrix products and convolutions, global softmax
+attention included (see mmsola/analysis/flops.py). Default input shapes follow the papers:
+224 x 224 for classification, 1280 x 800 for detection, 2048 x 512 for segmentation.
+"""
+import argparse
+import importlib
+import json
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+import mmsola  # noqa: F401  (mmsola:: config scope)
+from mmsola.analysis import count_complexity
+
+DEFAULT_SHAPES = dict(mmpretrain=(224, 224), mmdet=(800, 1280), mmseg=(512, 2048))
+
+
+class TensorForward(nn.Module):
+    """``model(inputs, data_samples, mode='tensor')`` as a one-input module, for tracing."""
+
+    def __init__(self, model: nn.Module, data_samples=None) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs: torch.Tensor):
+        return self.model(inputs, self.data_samples, mode='tensor')
+
+
+def detection_samples(height: int, width: int) -> list:
+    from mmdet.structures import DetDataSample
+    shape = (height, width)
+    return [DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                                        batch_input_shape=shape, scale_factor=(1.0, 1.0)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: by task)')
+    parser.add_argument('--backbone', action='store_true', help='count the backbone alone')
+    parser.add_argument('--json', help='also write the figures to this JSON file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. model.backbone.layout=linear')
+    args = parser.parse_args()
+
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = cfg.default_scope
+    init_default_scope(scope)
+    model = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model).eval()
+    height, width = args.shape or DEFAULT_SHAPES[scope]
+    inputs = torch.randn(1, 3, height, width)
+    if args.backbone:
+        target = model.backbone
+    elif scope == 'mmdet':
+        target = TensorForward(model, detection_samples(height, width))
+    else:
+        target = TensorForward(model)
+    with torch.no_grad():
+        result = count_complexity(target, (inputs, ))
+
+    what = 'backbone' if args.backbone else 'model'
+    print(f'config: {args.config}')
+    print(f'{what} of {type(model).__name__}, input 1 x 3 x {height} x {width} (H x W)')
+    print(f"params: {result['params'] / 1e6:.2f} M")
+    print(f"FLOPs:  {result['flops'] / 1e9:.2f} G  (multiply-accumulates of matrix products and "
+          'convolutions, global softmax attention included; other elementwise ops not counted)')
+    top = sorted(((n, f) for n, f in result['flops_by_module'].items() if f), key=lambda t: -t[1])
+    for name, flops in top[:12]:
+        print(f'  {name:<40s} {flops / 1e9:8.3f} G')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(result, config=args.config, shape=[height, width], part=what), f,
+                      indent=2)
+
+
+if __name__ == '__main__':
+    main()
