@@ -44,7 +44,7 @@ def test_mmcv_roi_align_runs_on_cpu():
 
 
 def test_version_check_names_the_package(monkeypatch):
-    from mmsola.utils import versions
+    from mmsola import dependencies as versions
     monkeypatch.setattr(versions.metadata, 'version', lambda dist: '9.9.9')
     with pytest.raises(ImportError, match=r'mmengine.*found mmengine 9\.9\.9'):
         versions.check_dependencies()
