@@ -9,6 +9,7 @@ import os.path as osp
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmsola.engine import prepare_cpu_distributed
 from mmsola.engine.cli import add_common_arguments, enable_visualization, load_config
 
 
@@ -36,6 +37,7 @@ def main() -> None:
         cfg.test_evaluator = [cfg.test_evaluator, dict(type='DumpResults', out_file_path=args.out)] \
             if isinstance(cfg.test_evaluator, dict) else \
             [*cfg.test_evaluator, dict(type='DumpResults', out_file_path=args.out)]
+    prepare_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     metrics = runner.test()
     metrics_file = osp.join(cfg.work_dir, 'test_metrics.json')

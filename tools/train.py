@@ -7,7 +7,9 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmsola.engine.cli import add_common_arguments, enable_amp, enable_resume, load_config
+from mmsola.engine import prepare_cpu_distributed
+from mmsola.engine.cli import (add_common_arguments, enable_amp, enable_resume,
+                               enable_tensorboard, load_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -19,6 +21,8 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from CKPT, or from the latest checkpoint of the work dir if none is given')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--tensorboard', action='store_true',
+                        help='also write TensorBoard scalars under <work-dir>/<timestamp>/vis_data')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the real batch size (config: auto_scale_lr)')
     add_common_arguments(parser)
@@ -35,7 +39,10 @@ def main() -> None:
             raise ValueError('--auto-scale-lr needs `auto_scale_lr` (base_batch_size) in the '
                              'config')
         cfg.auto_scale_lr.enable = True
+    if args.tensorboard:
+        enable_tensorboard(cfg)
     enable_resume(cfg, args.resume)
+    prepare_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
 

@@ -63,6 +63,18 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def enable_tensorboard(cfg: Config) -> None:
+    """Add MMEngine's TensorBoard backend to the visualizer (scalars: losses, lr, metrics)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ImportError('--tensorboard needs the tensorboard package: '
+                          'pip install tensorboard') from None
+    backends = cfg.visualizer.setdefault('vis_backends', [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+
+
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:
     """``'auto'``: the latest checkpoint of the work dir; a path: that checkpoint."""
     if resume == 'auto':

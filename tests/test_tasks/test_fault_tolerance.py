@@ -1,0 +1,89 @@
+"""Kill-and-resume, atomic checkpoints, two-process CPU training and TensorBoard logging."""
+import glob
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import mmsola  # noqa: F401  (safe loading of mmengine checkpoints)
+from mmsola.utils.atomic_io import AtomicLocalBackend
+from .conftest import DEMO_CONFIGS
+from .test_tools import TOOLS
+
+
+def short_run(max_iters, interval):
+    return ['--cfg-options', f'train_cfg.max_iters={max_iters}',
+            f'train_cfg.val_interval={max_iters}', f'default_hooks.checkpoint.interval={interval}',
+            'default_hooks.checkpoint.max_keep_ckpts=20', 'default_hooks.logger.interval=1']
+
+
+def test_sigkill_then_resume_finishes_the_schedule(shapes_workspace, tmp_path):
+    work_dir = tmp_path / 'run'
+    train = [sys.executable, os.path.join(TOOLS, 'train.py'), DEMO_CONFIGS['cls'],
+             '--work-dir', str(work_dir)]
+    proc = subprocess.Popen(train + short_run(10, 2), cwd=shapes_workspace,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (work_dir / 'iter_4.pth').exists():
+        assert proc.poll() is None, 'training ended before it could be killed'
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (work_dir / 'iter_10.pth').exists()
+    for checkpoint in work_dir.glob('iter_*.pth'):  # everything under a final name is whole
+        assert torch.load(checkpoint, weights_only=True)['meta']['iter'] == int(
+            checkpoint.stem.split('_')[1])
+
+    out = subprocess.run(train + ['--resume'] + short_run(10, 2), cwd=shapes_workspace,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'resumed' in (out.stdout + out.stderr).lower()
+    final = torch.load(work_dir / 'iter_10.pth', weights_only=True)
+    assert final['meta']['iter'] == 10
+
+
+def test_atomic_put_leaves_nothing_behind_on_failure(tmp_path, monkeypatch):
+    backend = AtomicLocalBackend()
+    target = tmp_path / 'iter_2.pth'
+    backend.put(b'first', target)
+
+    def crash(fd):
+        raise OSError('disk went away')
+
+    monkeypatch.setattr(os, 'fsync', crash)
+    with pytest.raises(OSError, match='disk went away'):
+        backend.put(b'second, longer', target)
+    assert target.read_bytes() == b'first'  # the old file is intact
+    assert os.listdir(tmp_path) == ['iter_2.pth']  # no partial file left
+
+
+def test_two_processes_train_with_gloo(shapes_workspace, tmp_path):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port))
+    work_dir = tmp_path / 'dist'
+    out = subprocess.run(
+        ['bash', os.path.join(TOOLS, 'dist_train.sh'), DEMO_CONFIGS['cls'], '2', '--work-dir',
+         str(work_dir)] + short_run(4, 4),
+        cwd=shapes_workspace, env=env, capture_output=True, text=True, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert 'data parallelism over 2 CPU processes with gloo' in log
+    assert torch.load(work_dir / 'iter_4.pth', weights_only=True)['meta']['iter'] == 4
+
+
+def test_tensorboard_flag_writes_event_files(shapes_workspace, tmp_path):
+    work_dir = tmp_path / 'tb'
+    out = subprocess.run(
+        [sys.executable, os.path.join(TOOLS, 'train.py'), DEMO_CONFIGS['cls'], '--work-dir',
+         str(work_dir), '--tensorboard'] + short_run(2, 2),
+        cwd=shapes_workspace, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert glob.glob(str(work_dir / '*' / 'vis_data' / 'events.out.tfevents.*'))
