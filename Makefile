@@ -3,10 +3,13 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test
+.PHONY: install test demo
 
 install:
-	bash scripts/setup_env.sh
+	VENV=$(VENV) bash scripts/setup_env.sh
 
 test: install
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+demo: install
+	PYTHON=$(PYTHON) bash scripts/demo.sh

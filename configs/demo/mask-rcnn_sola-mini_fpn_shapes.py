@@ -35,7 +35,7 @@ model = dict(
     # mmcv's CPU RoIAlign (most of the step time) affordable.
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=300)))
 
 train_pipeline = [
