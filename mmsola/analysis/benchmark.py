@@ -4,8 +4,9 @@ Models are built from their own libraries' registries (``mmsola.SoLAVision``,
 ``mmpretrain.SwinTransformer``, ``mmpretrain.ConvNeXt``). Latency is measured in one process,
 the models interleaved round by round after warm-up, so slow drifts of the machine hit every
 model alike; the median and the inter-quartile range of the rounds are reported. Peak memory is
-measured per (model, setting) in a fresh subprocess on the CPU (the growth of the process's
-peak RSS over what it held before the first pass), and with ``max_memory_allocated`` on CUDA.
+measured per (model, setting) in a fresh subprocess on the CPU (growth of the resident set's
+high-water mark over what the process held before the pass), and with ``max_memory_allocated``
+on CUDA.
 """
 import json
 import os
@@ -93,18 +94,28 @@ def summarise(samples: Sequence[float]) -> Dict[str, float]:
 
 
 def peak_memory_cpu(name: str, shape: Tuple[int, int, int], mode: str, threads: int) -> float:
-    """Peak RSS growth (MiB) of one pass, measured in a fresh process."""
+    """Peak resident-memory growth (MiB) of one pass, measured in a fresh process.
+
+    After building the model and the input, freed heap is returned to the OS (``malloc_trim``)
+    and the kernel's high-water mark is reset (``/proc/self/clear_refs``), so the reading is the
+    pass's own peak over what the process held just before it (Linux only).
+    """
     code = (
-        'import json, resource, sys, torch\n'
+        'import ctypes, json, torch\n'
         f'torch.set_num_threads({threads})\n'
         'from mmsola.analysis.benchmark import build_backbone, make_step\n'
         f'model = build_backbone({name!r})\n'
         f'x = torch.randn({shape[0]}, 3, {shape[1]}, {shape[2]})\n'
         f'step = make_step(model, x, {mode!r})\n'
-        'before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n'
+        'def status(key):\n'
+        '    for line in open("/proc/self/status"):\n'
+        '        if line.startswith(key + ":"):\n'
+        '            return int(line.split()[1]) / 1024\n'
+        'ctypes.CDLL("libc.so.6").malloc_trim(0)\n'
+        'open("/proc/self/clear_refs", "w").write("5")\n'
+        'before = status("VmRSS")\n'
         'step()\n'
-        'after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n'
-        'print(json.dumps((after - before) / 1024))\n')
+        'print(json.dumps(status("VmHWM") - before))\n')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f'memory probe of {name} at {shape} failed:\n{out.stderr[-2000:]}')

@@ -279,7 +279,6 @@ class SoLAVision(BaseModule):
         'S': dict(type='SoftmaxAttention'),
     }
     num_stages = 4
-    _version = 1
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
