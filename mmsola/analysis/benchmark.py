@@ -208,13 +208,15 @@ def markdown_table(results: dict) -> str:
 
 def plot(results: dict, path: str) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for mode, style in (('infer', '-o'), ('train', '--s')):
         for model in results['models']:
-            rows = [r for r in results['rows'] if r['model'] == model and r['mode'] == mode
-                    and not r.get('skipped') and r['shape'][0] == 1]
+            rows = sorted((r for r in results['rows'] if r['model'] == model and r['mode'] == mode
+                           and not r.get('skipped') and r['shape'][0] == 1),
+                          key=lambda r: r['shape'][1] * r['shape'][2])
             if len(rows) < 2:
                 continue
             pixels = [r['shape'][1] * r['shape'][2] for r in rows]
@@ -229,6 +231,7 @@ def plot(results: dict, path: str) -> None:
         axis.set_xlabel('pixels per image (batch 1)')
         axis.set_ylabel(label)
         axis.grid(True, which='both', alpha=0.3)
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[0].legend(fontsize=7)
     env = results['environment']
     fig.suptitle(f"{env['device']} {env['dtype']}, {env['threads']} threads")

@@ -94,7 +94,7 @@ def ratio_summary(results: dict) -> str:
                 return r['latency_s']['median'], r.get('peak_memory_mib')
         return None, None
 
-    lines = ['### Ratios (same run)', '']
+    lines = ['', '### Ratios (same run)', '']
     checks = [
         ('SoLA-T / Swin-T throughput, 8x224x224', ('swin-t', 'sola-t'), (8, 224, 224), '>= 2.0'),
         ('SoLA-T / Swin-T throughput, 1x800x1280', ('swin-t', 'sola-t'), (1, 800, 1280),
