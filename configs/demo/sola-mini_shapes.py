@@ -30,24 +30,15 @@ test_pipeline = [
     dict(type='ResizeEdge', scale=image_size, edge='short'),
     dict(type='PackInputs'),
 ]
+dataset = dict(_delete_=True, type='CustomDataset', data_root=data_root)
 train_dataloader = dict(
     batch_size=16,
     num_workers=1,
-    dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='train',
-        pipeline=train_pipeline))
+    dataset=dict(dataset, data_prefix='train', pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=16,
     num_workers=1,
-    dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='val',
-        pipeline=test_pipeline))
+    dataset=dict(dataset, data_prefix='val', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
