@@ -20,7 +20,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='write images with the predictions drawn here')
     parser.add_argument('--show-interval', type=int, default=1,
                         help='draw every n-th test image (default: all)')
-    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     add_common_arguments(parser)
     return parser.parse_args()
 
@@ -33,10 +32,6 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_visualization(cfg, args.show_dir, args.show_interval)
-    if args.out:
-        cfg.test_evaluator = [cfg.test_evaluator, dict(type='DumpResults', out_file_path=args.out)] \
-            if isinstance(cfg.test_evaluator, dict) else \
-            [*cfg.test_evaluator, dict(type='DumpResults', out_file_path=args.out)]
     prepare_cpu_distributed(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     metrics = runner.test()
