@@ -17,12 +17,12 @@ import dataclasses
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, List, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .staging import write_generated_folder
 
 SHAPE_CLASSES = ('circle', 'square', 'triangle')
 MARKER = '.mmsola_shapes.json'
@@ -187,40 +187,14 @@ def generate_shapes(root: str, spec: ShapesSpec = ShapesSpec(), force: bool = Fa
     Raises:
         FileExistsError: ``root`` is a file, or a non-empty folder without the marker.
     """
-    root = osp.abspath(root)
     wanted = dict(format_version=FORMAT_VERSION, spec=dataclasses.asdict(spec))
-    marker = osp.join(root, MARKER)
-    if osp.exists(root):
-        if not osp.isdir(root):
-            raise FileExistsError(f'{root} exists and is not a folder')
-        if os.listdir(root):
-            if not osp.isfile(marker):
-                raise FileExistsError(
-                    f'refusing to write into {root}: the folder is not empty and was not '
-                    f'created by this generator (no {MARKER}); choose another folder')
-            with open(marker) as f:
-                existing = json.load(f)
-            if not force and {k: existing.get(k) for k in wanted} == wanted:
-                return dict(existing.get('summary', {}), root=root, reused=True)
-    parent = osp.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.shapes-staging-', dir=parent)
-    try:
-        summary = {split: _write_split(staging, split, i, spec) for i, split in enumerate(SPLITS)}
-        validate_shapes(staging)
-        with open(osp.join(staging, MARKER), 'w') as f:
-            json.dump(dict(wanted, summary=summary), f, indent=2)
-        if osp.exists(root):
-            retired = tempfile.mkdtemp(prefix='.shapes-retired-', dir=parent)
-            os.replace(root, osp.join(retired, 'old'))
-            os.replace(staging, root)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return dict(summary, root=root, reused=False)
+
+    def build(folder: str) -> dict:
+        summary = {split: _write_split(folder, split, i, spec) for i, split in enumerate(SPLITS)}
+        validate_shapes(folder)
+        return summary
+
+    return write_generated_folder(root, MARKER, wanted, build, force=force)
 
 
 def validate_shapes(root: str) -> None:
