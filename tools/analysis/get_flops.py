@@ -7,37 +7,14 @@ attention included (see mmsola/analysis/flops.py). Default input shapes follow t
 224 x 224 for classification, 1280 x 800 for detection, 2048 x 512 for segmentation.
 """
 import argparse
-import importlib
 import json
 
-import torch
-import torch.nn as nn
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 
 import mmsola  # noqa: F401  (mmsola:: config scope)
-from mmsola.analysis import count_complexity
+from mmsola.analysis.model_builder import build_model_from_config, model_complexity
 
 DEFAULT_SHAPES = dict(mmpretrain=(224, 224), mmdet=(800, 1280), mmseg=(512, 2048))
-
-
-class TensorForward(nn.Module):
-    """``model(inputs, data_samples, mode='tensor')`` as a one-input module, for tracing."""
-
-    def __init__(self, model: nn.Module, data_samples=None) -> None:
-        super().__init__()
-        self.model = model
-        self.data_samples = data_samples
-
-    def forward(self, inputs: torch.Tensor):
-        return self.model(inputs, self.data_samples, mode='tensor')
-
-
-def detection_samples(height: int, width: int) -> list:
-    from mmdet.structures import DetDataSample
-    shape = (height, width)
-    return [DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
-                                        batch_input_shape=shape, scale_factor=(1.0, 1.0)))]
 
 
 def main() -> None:
@@ -55,18 +32,9 @@ def main() -> None:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     scope = cfg.default_scope
-    init_default_scope(scope)
-    model = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model).eval()
+    model = build_model_from_config(cfg)
     height, width = args.shape or DEFAULT_SHAPES[scope]
-    inputs = torch.randn(1, 3, height, width)
-    if args.backbone:
-        target = model.backbone
-    elif scope == 'mmdet':
-        target = TensorForward(model, detection_samples(height, width))
-    else:
-        target = TensorForward(model)
-    with torch.no_grad():
-        result = count_complexity(target, (inputs, ))
+    result = model_complexity(model, scope, height, width, backbone_only=args.backbone)
 
     what = 'backbone' if args.backbone else 'model'
     print(f'config: {args.config}')
