@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.logging import MMLogger
 from torch.nn.modules.batchnorm import _BatchNorm
 

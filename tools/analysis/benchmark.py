@@ -10,7 +10,6 @@ rate and the ratios the project targets.
 """
 import argparse
 import math
-import os
 
 import torch
 
