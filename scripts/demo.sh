@@ -31,16 +31,14 @@ for task in $TASKS; do
 done
 
 echo
-echo "[demo] results"
+echo "[demo] results (tools/analysis/results_table.py; FLOPs at the demo's 128 x 128)"
+run_dirs=()
 for task in $TASKS; do
-    run_dir="$WORK_DIR/demo_$task"
-    "$PY" - "$run_dir" <<'PYEOF'
-import json, sys, os
-run_dir = sys.argv[1]
-result = json.load(open(os.path.join(run_dir, 'test', 'test_metrics.json')))
-keys = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'mIoU', 'aAcc')
-shown = ', '.join(f'{k} {result["metrics"][k]:.3f}' for k in keys if k in result['metrics'])
-print(f'{os.path.basename(result["config"])}: {shown}')
-print(f'  prediction images: {os.path.join(run_dir, "predictions")}')
-PYEOF
+    run_dirs+=("$WORK_DIR/demo_$task")
+done
+"$PY" tools/analysis/results_table.py "${run_dirs[@]}" --flops-shape 128 128 \
+    --markdown "$WORK_DIR/demo_results.md"
+cat "$WORK_DIR/demo_results.md"
+for run_dir in "${run_dirs[@]}"; do
+    echo "prediction images: $run_dir/predictions"
 done
