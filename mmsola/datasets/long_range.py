@@ -31,7 +31,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
-from .shapes import SHAPE_CLASSES, SPLITS, _shape_mask, _texture
+from .shapes import SHAPE_CLASSES, SPLITS, _shape_mask, _texture, check_integer_fields
 from .staging import write_generated_folder
 
 LONG_RANGE_TASKS = ('long_range', 'control')
@@ -65,11 +65,7 @@ class LongRangeSpec:
     num_distractors: int = 4
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or (field.name != 'seed' and value < 1):
-                raise ValueError(f'LongRangeSpec.{field.name} must be a positive integer, '
-                                 f'got {value!r}')
+        check_integer_fields(self)
         if self.grid < 4:
             raise ValueError(f'LongRangeSpec.grid must be at least 4, got {self.grid}')
         if self.image_size % self.grid or self.image_size // self.grid < 24:

@@ -30,6 +30,17 @@ FORMAT_VERSION = 1
 SPLITS = ('train', 'val')
 
 
+def check_integer_fields(spec) -> None:
+    """Raise ``ValueError`` naming the first field of a spec dataclass that is not an integer,
+    or (``seed`` aside) not positive."""
+    for field in dataclasses.fields(spec):
+        value = getattr(spec, field.name)
+        wanted = 'an integer' if field.name == 'seed' else 'a positive integer'
+        if not isinstance(value, int) or (field.name != 'seed' and value < 1):
+            raise ValueError(f'{type(spec).__name__}.{field.name} must be {wanted}, '
+                             f'got {value!r}')
+
+
 @dataclasses.dataclass(frozen=True)
 class ShapesSpec:
     """What to generate.
@@ -54,11 +65,7 @@ class ShapesSpec:
     min_visible_pixels: int = 40
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name != 'seed' and (not isinstance(value, int) or value < 1):
-                raise ValueError(f'ShapesSpec.{field.name} must be a positive integer, '
-                                 f'got {value!r}')
+        check_integer_fields(self)
         if self.image_size < 32:
             raise ValueError(f'ShapesSpec.image_size must be at least 32, got {self.image_size}')
 
