@@ -68,8 +68,12 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import yaml
 from mmengine.config import Config
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG_DIR = osp.join(REPO_ROOT, 'configs')
+PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# a checkout's configs/, else the copy a wheel ships in mmsola/.mim (see setup.py)
+DEFAULT_CONFIG_DIR = next(
+    (d for d in (osp.join(osp.dirname(PACKAGE_DIR), 'configs'),
+                 osp.join(PACKAGE_DIR, '.mim', 'configs')) if osp.isdir(d)),
+    osp.join(osp.dirname(PACKAGE_DIR), 'configs'))
 
 TASK_OF_SCOPE = {'mmpretrain': 'cls', 'mmdet': 'det', 'mmseg': 'seg'}
 TASK_ORDER = ('cls', 'det', 'seg')
