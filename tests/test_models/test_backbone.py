@@ -155,22 +155,49 @@ def test_norm_eval_keeps_batch_norm_statistics():
     assert torch.equal(stats, bns[0].running_mean)
 
 
-def test_with_cp_gives_same_outputs_and_gradients():
+@pytest.mark.parametrize('knob', ['with_cp', 'recompute'])
+def test_checkpointing_gives_same_outputs_and_gradients(knob):
     torch.manual_seed(0)
-    plain = mini(out_indices=(0, 1, 2, 3), drop_path_rate=0.0)
-    checkpointed = mini(out_indices=(0, 1, 2, 3), drop_path_rate=0.0, with_cp=True)
+    plain = mini(out_indices=(0, 1, 2, 3), drop_path_rate=0.2, layout='S,LS,LSL,SL')
+    checkpointed = mini(out_indices=(0, 1, 2, 3), drop_path_rate=0.2, layout='S,LS,LSL,SL',
+                        **{knob: True})
     checkpointed.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 48, 40)
-    grads = []
+    outputs, grads = [], []
     for model in (plain, checkpointed):
         model.train()
+        torch.manual_seed(1)  # the same drop-path masks in both models (and in the recompute)
         outs = model(x)
         sum(o.square().mean() for o in outs).backward()
+        outputs.append(outs)
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
-    for a, b in zip(plain(x), checkpointed(x)):
+    for a, b in zip(*outputs):
         torch.testing.assert_close(a, b)
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], msg=name)
+
+
+def test_selective_recompute_keeps_only_widening_projections_and_softmax(monkeypatch):
+    import mmsola.models.backbones.sola_vision as sola_vision
+    policy = sola_vision.keep_widening_projections
+    kept = []
+
+    def recording_policy(ctx, op, *args, **kwargs):
+        decision = policy(ctx, op, *args, **kwargs)
+        if not ctx.is_recompute and decision == torch.utils.checkpoint.CheckpointPolicy.MUST_SAVE:
+            kept.append((str(op), tuple(args[2].shape) if 'addmm' in str(op) else None))
+        return decision
+
+    monkeypatch.setattr(sola_vision, 'keep_widening_projections', recording_policy)
+    arch = dict(embed_dims=(8, 8, 16, 16), depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 2))
+    model = SoLAVision(arch=arch, layout='L,L,LS,S', recompute=True, mlp_ratio=2)
+    model.train()
+    model(torch.randn(1, 3, 64, 64))
+    # Per block: q/k/v/gate (C -> 4C) and fc1 (C -> 2C); softmax attention in the two S blocks.
+    widening = [shape for op, shape in kept if 'addmm' in op]
+    assert sorted(widening) == sorted([(8, 32), (8, 16)] * 2 + [(16, 64), (16, 32)] * 3)
+    assert sum('scaled_dot_product' in op for op, _ in kept) == 2
+    assert len(kept) == len(widening) + 2
 
 
 def test_drop_path_rates_grow_linearly_over_depth():

@@ -19,6 +19,7 @@ from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
 from mmsola.registry import MODELS
+from ..layers import scaled_linear
 from .functional import (elu_linear_attention, magnitude_aware_linear_attention,
                          softmax_attention)
 from .rotary import RotaryTable
@@ -37,7 +38,8 @@ class TokenMixer(BaseModule):
 
     Shapes:
         forward: ``x`` (B, H, W, C) channels-last, ``rotary`` a (sin, cos) pair of
-        (H * W, C / num_heads) tables, or None; returns (B, H, W, C).
+        (H * W, C / num_heads) tables, or None, ``layer_scale`` (C,) or None (multiplies the
+        output, folded into the output projection); returns (B, H, W, C).
     """
 
     #: True for mixers whose cost grows linearly with the number of tokens.
@@ -75,7 +77,10 @@ class TokenMixer(BaseModule):
         """Attention core: (B, heads, N, d) each -> (B, heads, N, d)."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, rotary: Optional[RotaryTable] = None) -> torch.Tensor:
+    def forward(self,
+                x: torch.Tensor,
+                rotary: Optional[RotaryTable] = None,
+                layer_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
         batch, height, width, channels = x.shape
         num_tokens = height * width
         qkvg = self.qkvg(x).view(batch, num_tokens, 4, self.num_heads, self.head_dims)
@@ -86,7 +91,7 @@ class TokenMixer(BaseModule):
         v_map = v.transpose(1, 2).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
         lepe = self.lepe(v_map).permute(0, 2, 3, 1)
         gate = self.gate_act(gate.transpose(1, 2).reshape(batch, height, width, channels))
-        return self.proj((attended + lepe) * gate)
+        return scaled_linear((attended + lepe) * gate, self.proj, layer_scale)
 
 
 @MODELS.register_module()

@@ -6,6 +6,7 @@ linear layer and LayerNorm runs on contiguous memory; the depthwise convolutions
 memory as a channels-last (B, C, H, W) view without a copy. Outputs are (B, C, H, W).
 """
 import copy
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -21,6 +22,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmsola.registry import MODELS
 from mmsola.utils.checkpoint import load_pretrained
 from ..attention.rotary import RotaryEmbedding2d, RotaryTable
+from ..layers import residual_depthwise_conv, scaled_linear
 from .layout import resolve_layout, sola_layout
 
 
@@ -40,7 +42,8 @@ class ConvFFN(BaseModule):
     ``fc1`` (C -> hidden), activation, ``h + dwconv(h)``, ``fc2`` (hidden -> C).
 
     Shapes:
-        forward: (B, H, W, C) -> (B, H, W, C).
+        forward: ``x`` (B, H, W, C), ``layer_scale`` (C,) or None (multiplies the output,
+        folded into ``fc2``) -> (B, H, W, C).
     """
 
     def __init__(self,
@@ -54,10 +57,33 @@ class ConvFFN(BaseModule):
         self.dwconv = nn.Conv2d(hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.act(self.fc1(x))
-        hidden = hidden + _to_channels_last(self.dwconv(_to_channels_first(hidden)))
-        return self.fc2(hidden)
+    def forward(self, x: torch.Tensor,
+                layer_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+        hidden = _to_channels_first(self.act(self.fc1(x)))
+        hidden = _to_channels_last(residual_depthwise_conv(hidden, self.dwconv))
+        return scaled_linear(hidden, self.fc2, layer_scale)
+
+
+def _is_widening_matmul(op, args) -> bool:
+    """Whether ``op`` is the matrix product of a projection to more features than it reads."""
+    if op is torch.ops.aten.addmm.default:
+        return args[2].shape[-1] > args[1].shape[-1]
+    if op is torch.ops.aten.mm.default:
+        return args[1].shape[-1] > args[0].shape[-1]
+    return False
+
+
+def keep_widening_projections(ctx, op, *args, **kwargs) -> cp.CheckpointPolicy:
+    """Selective-checkpoint policy of :class:`SoLABlock` (``recompute=True``).
+
+    Keeps the outputs of the projections that widen the features (q/k/v/gate, the FFN's first
+    layer) and of softmax attention; everything else (norms, the linear attention cores,
+    depthwise convolutions, activations, the projections back to C channels) is recomputed in
+    the backward pass from those and the block input.
+    """
+    if _is_widening_matmul(op, args) or 'scaled_dot_product' in str(op):
+        return cp.CheckpointPolicy.MUST_SAVE
+    return cp.CheckpointPolicy.PREFER_RECOMPUTE
 
 
 class SoLABlock(BaseModule):
@@ -72,7 +98,10 @@ class SoLABlock(BaseModule):
             disables them.
         norm_cfg: config of the two pre-norms (applied over channels).
         act_cfg: FFN activation.
-        with_cp: recompute the block in the backward pass to save memory.
+        with_cp: recompute the whole block in the backward pass to save memory.
+        recompute: selective checkpointing (:func:`keep_widening_projections`): keep only the
+            block input and the outputs of its widening projections and softmax attention,
+            recompute the rest; ignored under ``with_cp``, which keeps only the input.
 
     Shapes:
         forward: ``x`` (B, H, W, C), ``rotary`` (sin, cos) of (H * W, head_dim) -> (B, H, W, C).
@@ -87,9 +116,11 @@ class SoLABlock(BaseModule):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  act_cfg: dict = dict(type='GELU'),
                  with_cp: bool = False,
+                 recompute: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_cp = with_cp
+        self.recompute = recompute
         self.cpe = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, groups=embed_dims)
         self.norm1 = build_norm_layer(norm_cfg, embed_dims)[1]
         self.mixer = MODELS.build(mixer_cfg)
@@ -103,15 +134,22 @@ class SoLABlock(BaseModule):
             self.gamma1 = self.gamma2 = None
 
     def _forward(self, x: torch.Tensor, rotary: Optional[RotaryTable]) -> torch.Tensor:
-        x = x + _to_channels_last(self.cpe(_to_channels_first(x)))
-        mixed = self.mixer(self.norm1(x), rotary)
-        x = x + self.drop_path(mixed if self.gamma1 is None else self.gamma1 * mixed)
-        fed = self.ffn(self.norm2(x))
-        return x + self.drop_path(fed if self.gamma2 is None else self.gamma2 * fed)
+        x = _to_channels_last(residual_depthwise_conv(_to_channels_first(x), self.cpe))
+        x = x + self.drop_path(self.mixer(self.norm1(x), rotary, self.gamma1))
+        return x + self.drop_path(self.ffn(self.norm2(x), self.gamma2))
 
     def forward(self, x: torch.Tensor, rotary: Optional[RotaryTable] = None) -> torch.Tensor:
-        if self.with_cp and self.training and torch.is_grad_enabled() and x.requires_grad:
-            return cp.checkpoint(self._forward, x, rotary, use_reentrant=False)
+        if self.training and torch.is_grad_enabled() and x.requires_grad:
+            if self.with_cp:
+                return cp.checkpoint(self._forward, x, rotary, use_reentrant=False)
+            if self.recompute:
+                return cp.checkpoint(
+                    self._forward,
+                    x,
+                    rotary,
+                    use_reentrant=False,
+                    context_fn=partial(cp.create_selective_checkpoint_contexts,
+                                       keep_widening_projections))
         return self._forward(x, rotary)
 
 
@@ -247,6 +285,10 @@ class SoLAVision(BaseModule):
             norm statistics); -1 freezes nothing.
         norm_eval: keep BatchNorm layers in eval mode while training.
         with_cp: gradient checkpointing of every block (non-reentrant, only when training).
+        recompute: selective checkpointing of every block while training: only the block
+            input and the outputs of its widening projections (q/k/v/gate, FFN ``fc1``) and
+            softmax attention are kept; the rest is recomputed in the backward pass (see
+            :func:`keep_widening_projections`). Ignored where ``with_cp`` is set.
         drop_path_rate: largest stochastic-depth rate, reached linearly at the last layer;
             ``None`` takes the arch's value.
         layer_scale_init: initial residual scale; ``None`` or 0 disables layer scale.
@@ -290,6 +332,7 @@ class SoLAVision(BaseModule):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 recompute: bool = False,
                  drop_path_rate: Optional[float] = None,
                  layer_scale_init: Optional[float] = 1e-6,
                  mlp_ratio: Optional[float] = None,
@@ -351,7 +394,8 @@ class SoLAVision(BaseModule):
                     layer_scale_init=layer_scale_init,
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,
-                    with_cp=with_cp))
+                    with_cp=with_cp,
+                    recompute=recompute))
 
         self.early_fusion = None
         self.fusion_sources: Tuple[int, ...] = ()
