@@ -488,7 +488,9 @@ class SoLAVision(BaseModule):
         self._freeze_stages()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        x = _to_channels_last(self.stem(x))
+        # Channels-last memory from the stem on: every later (B, H, W, C) view is then
+        # contiguous, and the convolutions keep that memory format.
+        x = _to_channels_last(self.stem(x.contiguous(memory_format=torch.channels_last)))
         stage_outputs: List[torch.Tensor] = []
         outputs = []
         for index, stage in enumerate(self.stages):
