@@ -27,7 +27,20 @@ BACKBONES: Dict[str, dict] = {
     'sola-t-softmax': dict(type='mmsola.SoLAVision', arch='tiny', layout='softmax'),
     'swin-t': dict(type='mmpretrain.SwinTransformer', arch='tiny'),
     'convnext-t': dict(type='mmpretrain.ConvNeXt', arch='tiny'),
+    # Training-memory variants: selective recompute, and full per-block checkpointing of both.
+    'sola-t-recompute': dict(type='mmsola.SoLAVision', arch='tiny', recompute=True),
+    'sola-t-cp': dict(type='mmsola.SoLAVision', arch='tiny', with_cp=True),
+    'swin-t-cp': dict(type='mmpretrain.SwinTransformer', arch='tiny', with_cp=True),
 }
+
+#: The peers compared by default; the checkpointing variants differ only when training.
+DEFAULT_MODELS = tuple(name for name in BACKBONES if not name.endswith(('-recompute', '-cp')))
+
+#: Memory-probe allocator setting: every allocation above 64 KiB gets its own mapping, handed
+#: back to the OS when freed, so the resident set follows the live tensors. With glibc's default
+#: (a threshold that rises up to 32 MiB as large blocks are freed) freed tensors stay in the heap
+#: and the high-water mark depends on fragmentation, not only on what the model holds.
+MEMORY_PROBE_ENV = {'MALLOC_MMAP_THRESHOLD_': str(64 * 1024)}
 
 
 def build_backbone(name: str) -> nn.Module:
@@ -98,7 +111,8 @@ def peak_memory_cpu(name: str, shape: Tuple[int, int, int], mode: str, threads: 
 
     After building the model and the input, freed heap is returned to the OS (``malloc_trim``)
     and the kernel's high-water mark is reset (``/proc/self/clear_refs``), so the reading is the
-    pass's own peak over what the process held just before it (Linux only).
+    pass's own peak over what the process held just before it (Linux only). The process runs
+    with :data:`MEMORY_PROBE_ENV`, so the peak is that of the live tensors.
     """
     code = (
         'import ctypes, json, torch\n'
@@ -116,7 +130,8 @@ def peak_memory_cpu(name: str, shape: Tuple[int, int, int], mode: str, threads: 
         'before = status("VmRSS")\n'
         'step()\n'
         'print(json.dumps(status("VmHWM") - before))\n')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         env={**os.environ, **MEMORY_PROBE_ENV})
     if out.returncode != 0:
         raise RuntimeError(f'memory probe of {name} at {shape} failed:\n{out.stderr[-2000:]}')
     return float(out.stdout.strip().splitlines()[-1])

@@ -41,3 +41,46 @@ def test_benchmark_tool_writes_json_table_and_plot(repo_root, tmp_path):
     assert results['matmul_gflops'] > 0
     assert (tmp_path / 'results.png').stat().st_size > 1000
     assert '| sola-t | 1x64x64 |' in (tmp_path / 'results.md').read_text()
+
+
+def _load_tool(repo_root):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', os.path.join(repo_root, 'tools', 'analysis', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_ratio_summary_reports_each_target_from_the_same_run(repo_root):
+    tool = _load_tool(repo_root)
+
+    def row(model, shape, seconds, memory=None, mode='infer'):
+        return dict(model=model, shape=list(shape), mode=mode, peak_memory_mib=memory,
+                    latency_s=dict(median=seconds))
+
+    results = dict(rows=[
+        row('sola-t', (8, 224, 224), 1.0), row('swin-t', (8, 224, 224), 1.5),
+        row('sola-t', (1, 1024, 1024), 2.0), row('sola-t', (1, 2048, 2048), 9.0),
+        row('sola-t', (2, 800, 1280), 9.0, 600, 'train'),
+        row('swin-t', (2, 800, 1280), 9.0, 800, 'train'),
+        row('sola-t-recompute', (2, 800, 1280), 9.0, 400, 'train'),
+    ], matmul_gflops=100.0, sola_t_224_b8_gflops=40.0)
+    summary = tool.ratio_summary(results)
+    assert 'SoLA-T / Swin-T throughput, 8x224x224: 1.50 (target >= 2.0)' in summary
+    assert 'SoLA-T latency 2048^2 / 1024^2: 4.50 (target <= 4.6)' in summary
+    assert 'memory SoLA-T / Swin-T, 2x800x1280: 0.75 (target <= 0.7)' in summary
+    assert 'memory SoLA-T with recompute=True / Swin-T, 2x800x1280: 0.50' in summary
+    assert 'both with_cp=True' not in summary  # not measured, not reported
+    assert '40% of this machine' in summary
+    assert 'sola / stage' not in summary
+
+
+def test_global_attention_size_of_every_sola_peer(repo_root):
+    tool = _load_tool(repo_root)
+    # stage 3 of an 800 x 1280 input is 50 x 80 tokens; the linear layout has no global layer
+    for name in ('sola-t', 'sola-t-recompute', 'sola-t-cp', 'sola-t-stage'):
+        assert tool.largest_global_attention(name, (1, 800, 1280)) == 4000, name
+    assert tool.largest_global_attention('sola-t-softmax', (1, 800, 1280)) == 200 * 320
+    assert tool.largest_global_attention('sola-t-linear', (1, 800, 1280)) == 0
+    assert tool.largest_global_attention('swin-t-cp', (1, 800, 1280)) == 0

@@ -14,8 +14,8 @@ import math
 import torch
 
 from mmsola.analysis import count_complexity
-from mmsola.analysis.benchmark import (BACKBONES, build_backbone, matmul_rate, run_benchmark,
-                                       write_report)
+from mmsola.analysis.benchmark import (BACKBONES, DEFAULT_MODELS, build_backbone, matmul_rate,
+                                       run_benchmark, write_report)
 from mmsola.models.backbones.layout import preset_layout
 
 DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
@@ -35,7 +35,7 @@ def largest_global_attention(name: str, shape) -> int:
     cfg = BACKBONES[name]
     if cfg['type'] != 'mmsola.SoLAVision':
         return 0
-    layout = preset_layout(cfg['layout'], (2, 2, 6, 2))
+    layout = preset_layout(cfg.get('layout', 'sola'), (2, 2, 6, 2))
     tokens = [math.ceil(shape[1] / 2**(i + 2)) * math.ceil(shape[2] / 2**(i + 2))
               for i in range(4)]
     return max((t for t, letters in zip(tokens, layout) if 'S' in letters), default=0)
@@ -43,7 +43,10 @@ def largest_global_attention(name: str, shape) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--models', nargs='+', default=list(BACKBONES), choices=list(BACKBONES))
+    parser.add_argument('--models', nargs='+', default=list(DEFAULT_MODELS),
+                        choices=list(BACKBONES),
+                        help='default: %(default)s (the checkpointing variants only matter for '
+                        '--modes train)')
     parser.add_argument('--shapes', nargs='+', type=parse_shape,
                         default=[parse_shape(s) for s in DEFAULT_SHAPES])
     parser.add_argument('--modes', nargs='+', default=['infer'], choices=['infer', 'train'])
@@ -112,11 +115,15 @@ def ratio_summary(results: dict) -> str:
     small, _ = median('sola-t', (1, 1024, 1024))
     if big and small:
         lines.append(f'- SoLA-T latency 2048^2 / 1024^2: {big / small:.2f} (target <= 4.6)')
-    _, sola_mem = median('sola-t', (2, 800, 1280), 'train')
-    _, swin_mem = median('swin-t', (2, 800, 1280), 'train')
-    if sola_mem and swin_mem:
-        lines.append(f'- training peak memory SoLA-T / Swin-T, 2x800x1280: '
-                     f'{sola_mem / swin_mem:.2f} (target <= 0.7)')
+    memory_checks = [('SoLA-T / Swin-T', 'sola-t', 'swin-t', ' (target <= 0.7)'),
+                     ('SoLA-T with recompute=True / Swin-T', 'sola-t-recompute', 'swin-t', ''),
+                     ('SoLA-T / Swin-T, both with_cp=True', 'sola-t-cp', 'swin-t-cp', '')]
+    for label, ours, theirs, target in memory_checks:
+        _, our_mem = median(ours, (2, 800, 1280), 'train')
+        _, their_mem = median(theirs, (2, 800, 1280), 'train')
+        if our_mem and their_mem:
+            lines.append(f'- training peak memory {label}, 2x800x1280: '
+                         f'{our_mem / their_mem:.2f}{target}')
     if 'sola_t_224_b8_gflops' in results:
         rate = results['sola_t_224_b8_gflops']
         lines.append(f"- SoLA-T at 8x224x224: {rate:.1f} GFLOP/s = "
