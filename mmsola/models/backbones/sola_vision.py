@@ -86,23 +86,6 @@ def keep_widening_projections(ctx, op, *args, **kwargs) -> cp.CheckpointPolicy:
     return cp.CheckpointPolicy.PREFER_RECOMPUTE
 
 
-#: Element-wise activations the stem may recompute (out-of-place ops only).
-_RECOMPUTED_ACTIVATIONS = (torch.ops.aten.gelu.default, torch.ops.aten.relu.default,
-                           torch.ops.aten.silu.default, torch.ops.aten.hardswish.default)
-
-
-def recompute_activations(ctx, op, *args, **kwargs) -> cp.CheckpointPolicy:
-    """Selective-checkpoint policy of the stem (``with_cp`` or ``recompute``).
-
-    Recomputes only the activations, whose outputs (the next convolution's inputs) are half-
-    resolution maps; convolution and BatchNorm outputs are kept, so BatchNorm does not run again
-    in the backward pass (which would update its running statistics twice).
-    """
-    if op in _RECOMPUTED_ACTIVATIONS:
-        return cp.CheckpointPolicy.PREFER_RECOMPUTE
-    return cp.CheckpointPolicy.MUST_SAVE
-
-
 class SoLABlock(BaseModule):
     """One layer: conv positional encoding, pre-norm token mixer, pre-norm conv-FFN.
 
@@ -301,13 +284,11 @@ class SoLAVision(BaseModule):
         frozen_stages: freeze the stem (0) and stages ``< frozen_stages`` (parameters and
             norm statistics); -1 freezes nothing.
         norm_eval: keep BatchNorm layers in eval mode while training.
-        with_cp: gradient checkpointing of every block (non-reentrant, only when training);
-            the stem then recomputes its activations (:func:`recompute_activations`).
+        with_cp: gradient checkpointing of every block (non-reentrant, only when training).
         recompute: selective checkpointing of every block while training: only the block
             input and the outputs of its widening projections (q/k/v/gate, FFN ``fc1``) and
             softmax attention are kept; the rest is recomputed in the backward pass (see
-            :func:`keep_widening_projections`); the stem recomputes its activations. Ignored
-            where ``with_cp`` is set.
+            :func:`keep_widening_projections`). Ignored where ``with_cp`` is set.
         drop_path_rate: largest stochastic-depth rate, reached linearly at the last layer;
             ``None`` takes the arch's value.
         layer_scale_init: initial residual scale; ``None`` or 0 disables layer scale.
@@ -379,7 +360,6 @@ class SoLAVision(BaseModule):
                              f'got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        self.checkpoint_stem = with_cp or recompute
         if drop_path_rate is None:
             drop_path_rate = arch.get('drop_path_rate', 0.0)
         mlp_ratio = arch.get('mlp_ratio', 3.5) if mlp_ratio is None else mlp_ratio
@@ -510,7 +490,7 @@ class SoLAVision(BaseModule):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         # Channels-last memory from the stem on: every later (B, H, W, C) view is then
         # contiguous, and the convolutions keep that memory format.
-        x = _to_channels_last(self._run_stem(x.contiguous(memory_format=torch.channels_last)))
+        x = _to_channels_last(self.stem(x.contiguous(memory_format=torch.channels_last)))
         stage_outputs: List[torch.Tensor] = []
         outputs = []
         for index, stage in enumerate(self.stages):
@@ -525,18 +505,6 @@ class SoLAVision(BaseModule):
                 out = getattr(self, f'norm{index}')(x)
                 outputs.append(_to_channels_first(out).contiguous())
         return tuple(outputs)
-
-    def _run_stem(self, x: torch.Tensor) -> torch.Tensor:
-        in_place = any(getattr(module, 'inplace', False) for module in self.stem.modules())
-        if (self.checkpoint_stem and not in_place and self.training and torch.is_grad_enabled()
-                and any(p.requires_grad for p in self.stem.parameters())):
-            return cp.checkpoint(
-                self.stem,
-                x,
-                use_reentrant=False,
-                context_fn=partial(cp.create_selective_checkpoint_contexts,
-                                   recompute_activations))
-        return self.stem(x)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:
