@@ -1,15 +1,18 @@
 # The README's commands. Each target runs the set-up first, so a fresh machine needs nothing else.
+# Knobs (environment or make arguments): VENV (default .venv), PYTHON (the interpreter that
+# creates the venv), MMSOLA_CACHE_DIR (the mmcv wheel cache), PYTEST_ARGS.
 VENV ?= .venv
-PYTHON := $(VENV)/bin/python
+VENV_PYTHON = $(VENV)/bin/python
 PYTEST_ARGS ?=
+export VENV
 
 .PHONY: install test demo
 
 install:
-	VENV=$(VENV) bash scripts/setup_env.sh
+	bash scripts/setup_env.sh
 
 test: install
-	$(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest tests $(PYTEST_ARGS)
 
 demo: install
-	PYTHON=$(PYTHON) bash scripts/demo.sh
+	bash scripts/demo.sh

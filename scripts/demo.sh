@@ -4,10 +4,10 @@
 # evaluate with mmdet's (mmseg's) metric, and draw the predictions.
 #   bash scripts/demo.sh            (make demo runs the set-up first)
 # Environment: DEMO_TASKS (default "det"; "det seg" adds the UperNet), WORK_DIR=work_dirs,
-# PYTHON=.venv/bin/python
+# VENV=.venv (the environment made by make install)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
+PY=$(realpath -m "${VENV:-.venv}")/bin/python
 WORK_DIR=${WORK_DIR:-work_dirs}
 TASKS=${DEMO_TASKS:-det}
 
