@@ -3,6 +3,10 @@
 Like mmdet and mmpretrain, the package carries ``configs/`` and ``tools/`` under ``mmsola/.mim`` so
 that ``_base_ = 'mmsola::<path>'`` resolves from any project: copied into wheels, symlinked for
 editable installs (``pip install -e .``), so edits to the configs take effect at once.
+
+Both kinds of install also put ``mmsola-config-scope.pth`` in site-packages: it lets MMEngine
+resolve ``mmsola::`` in processes that never import mmsola, such as mmdet's own
+``tools/train.py`` (see ``_mmsola_config_scope.py``).
 """
 import os
 import os.path as osp
@@ -10,6 +14,7 @@ import shutil
 import sys
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 ROOT = osp.dirname(osp.abspath(__file__))
 MIM_ENTRIES = ('configs', 'tools', 'model-index.yml')
@@ -57,6 +62,31 @@ def add_mim_extension() -> None:
             shutil.copyfile(src, dst)
 
 
+STARTUP_PTH = 'mmsola-config-scope.pth'
+# site.py runs .pth lines that start with "import"; find_spec keeps a half-removed install quiet.
+STARTUP_LINE = ("import importlib.util as _u; _u.find_spec('_mmsola_config_scope') and "
+                "__import__('_mmsola_config_scope').install()\n")
+
+
+class BuildPyWithStartupHook(build_py):
+    """build_py that also writes :data:`STARTUP_PTH` to the root of what gets installed."""
+
+    def run(self) -> None:
+        super().run()
+        # An editable wheel is assembled in the install folder; a normal one from build_lib.
+        root = (self.get_finalized_command('install').install_lib
+                if getattr(self, 'editable_mode', False) else self.build_lib)
+        os.makedirs(root, exist_ok=True)
+        with open(osp.join(root, STARTUP_PTH), 'w', encoding='utf-8') as f:
+            f.write(STARTUP_LINE)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list:
+        outputs = super().get_outputs(include_bytecode)
+        if not getattr(self, 'editable_mode', False):
+            outputs.append(osp.join(self.build_lib, STARTUP_PTH))
+        return outputs
+
+
 if __name__ == '__main__':
     add_mim_extension()
     setup(
@@ -69,6 +99,8 @@ if __name__ == '__main__':
         license='Apache-2.0',
         python_requires='>=3.9',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*')),
+        py_modules=['_mmsola_config_scope'],
+        cmdclass={'build_py': BuildPyWithStartupHook},
         include_package_data=True,
         package_data={'mmsola': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
         install_requires=read_requirements('runtime.txt'),

@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import zipfile
 
@@ -35,10 +36,15 @@ def test_editable_install_resolves_mmsola_configs(tmp_path):
 def test_wheel_ships_configs_and_resolves_them(tmp_path, repo_root):
     """Build a wheel from a copy of the checkout, install it apart, resolve from outside."""
     source = tmp_path / 'src'
-    shutil.copytree(
-        repo_root, source,
-        ignore=shutil.ignore_patterns('.venv', '.git', 'work_dirs', 'data', '*.egg-info',
-                                      '__pycache__', '.mim', 'build', 'dist'))
+    top_level_only = {'.venv', '.git', 'work_dirs', 'data', 'build', 'dist'}
+
+    def ignore(folder, names):
+        ignored = {n for n in names if n.endswith('.egg-info') or n in ('__pycache__', '.mim')}
+        if os.path.samefile(folder, repo_root):
+            ignored |= top_level_only & set(names)
+        return ignored
+
+    shutil.copytree(repo_root, source, ignore=ignore)
     wheels = tmp_path / 'wheels'
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
                     '-q', '-w', str(wheels), str(source)], check=True)
@@ -46,6 +52,8 @@ def test_wheel_ships_configs_and_resolves_them(tmp_path, repo_root):
     names = zipfile.ZipFile(wheel).namelist()
     assert f'mmsola/.mim/configs/{DET_CONFIG}' in names
     assert 'mmsola/.mim/tools/train.py' in names
+    assert 'mmsola/.mim/tools/data/generate_shapes.py' in names
+    assert 'mmsola-config-scope.pth' in names and '_mmsola_config_scope.py' in names
 
     target = tmp_path / 'site'
     subprocess.run([sys.executable, '-m', 'pip', 'install', '--no-deps', '-q', '--target',
@@ -53,13 +61,21 @@ def test_wheel_ships_configs_and_resolves_them(tmp_path, repo_root):
     elsewhere = tmp_path / 'project'
     elsewhere.mkdir()
     config = write_downstream_config(elsewhere)
-    code = ('import mmsola, os\n'
+    # `python -S`: no site folder processed, so neither the checkout's editable install nor its
+    # start-up hook is there. The wheel's folder becomes a site folder (its .pth processed);
+    # the libraries' folder is only put on the path. mmsola is not imported before parsing.
+    libraries = sysconfig.get_paths()['purelib']
+    code = ('import site, sys\n'
+            f'site.addsitedir({str(target)!r})\n'
+            f'sys.path.append({libraries!r})\n'
             'from mmengine.config import Config\n'
             f'cfg = Config.fromfile({config!r})\n'
+            "print('mmsola' in sys.modules)\n"
+            'import mmsola\n'
             'print(mmsola.__file__)\n'
             'print(cfg.model.backbone.type)')
-    env = dict(os.environ, PYTHONPATH=str(target))
-    out = subprocess.run([sys.executable, '-c', code], cwd=elsewhere, env=env,
+    out = subprocess.run([sys.executable, '-S', '-c', code], cwd=elsewhere,
                          capture_output=True, text=True, check=True).stdout.split()
-    assert out[0].startswith(str(target))  # the wheel's copy, not the checkout
-    assert out[1] == 'mmsola.SoLAVision'
+    assert out[0] == 'False'
+    assert out[1].startswith(str(target))  # the wheel's copy, not the checkout
+    assert out[2] == 'mmsola.SoLAVision'

@@ -1,12 +1,10 @@
-"""Let MMEngine resolve ``_base_ = 'mmsola::<path>'`` in configs of other projects."""
+"""Let MMEngine resolve ``_base_ = 'mmsola::<path>'`` in configs of other projects.
 
+The mechanism lives in the top-level module ``_mmsola_config_scope`` (imported at interpreter
+start-up through ``mmsola-config-scope.pth``, so it must not import mmsola); ``import mmsola``
+applies it too, for interpreters started with ``-S`` or ``-I``.
+"""
+import mmengine.config  # noqa: F401  (loads mmengine.config.config, which the scope patches)
+from _mmsola_config_scope import install as register_config_scope
 
-def register_config_scope() -> None:
-    """Add mmsola to the packages whose ``.mim/configs`` MMEngine's ``Config`` may read.
-
-    MMEngine 0.10 only resolves ``pkg::path`` for the OpenMMLab packages in its own table; this
-    adds ``mmsola`` to it. It runs on ``import mmsola``, so a script that parses a config with
-    ``mmsola::`` bases must import mmsola first (``tools/train.py`` and ``tools/test.py`` do).
-    """
-    from mmengine.config import utils
-    utils.MODULE2PACKAGE.setdefault('mmsola', 'mmsola')
+__all__ = ['register_config_scope']
