@@ -1,7 +1,7 @@
-from .checkpoint import (UnsafeCheckpointError, enable_safe_checkpoint_loading,
-                         load_pretrained, trusted_checkpoint_loading)
+from .checkpoint import (CorruptCheckpointError, UnsafeCheckpointError,
+                         enable_safe_checkpoint_loading, trusted_checkpoint_loading)
 
 __all__ = [
-    'UnsafeCheckpointError', 'enable_safe_checkpoint_loading', 'load_pretrained',
+    'CorruptCheckpointError', 'UnsafeCheckpointError', 'enable_safe_checkpoint_loading',
     'trusted_checkpoint_loading'
 ]

@@ -18,15 +18,16 @@ import os.path as osp
 import pickle
 import re
 import threading
-from collections import OrderedDict
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List, Tuple, Union
 
 import torch
-import torch.nn as nn
-from mmengine.logging import MMLogger, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 _state = threading.local()
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file that torch cannot read: truncated, or not a checkpoint at all."""
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -106,18 +107,22 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     weights_only = getattr(_state, 'trusted_depth', 0) == 0
     try:
         return torch.load(filename, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as err:
-        if not weights_only:
-            raise
-        refused = re.search(r'GLOBAL ([\w.]+)', str(err))
-        what = f'`{refused.group(1)}`' if refused else 'an object'
-        raise UnsafeCheckpointError(
-            f'Refused to load checkpoint {filename}: it contains {what}, which is not on the '
-            'allow-list of safe classes (tensors, containers and what mmengine writes). '
-            'Unpickling it could run arbitrary code. If you trust this file, either allow-list '
-            'that class with `torch.serialization.add_safe_globals([...])`, or load it inside '
-            '`with mmsola.utils.trusted_checkpoint_loading(): ...`. '
-            f'torch said: {err}') from err
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        # An object outside the allow-list (or a lookup our getattr stand-in refused) is
+        # refused; anything else the unpickler cannot read is a broken file.
+        refused = re.search(r'GLOBAL ([\w.]+)|refused (getattr\([^)]*\))', str(err))
+        if weights_only and refused:
+            raise UnsafeCheckpointError(
+                f'Refused to load checkpoint {filename}: it contains '
+                f'`{refused.group(1) or refused.group(2)}`, which is not on '
+                'the allow-list of safe classes (tensors, containers and what mmengine '
+                'writes). Unpickling it could run arbitrary code. If you trust this file, '
+                'either allow-list that class with `torch.serialization.add_safe_globals'
+                '([...])`, or load it inside `with mmsola.utils.trusted_checkpoint_loading(): '
+                f'...`. torch said: {err}') from err
+        raise CorruptCheckpointError(
+            f'Cannot read checkpoint {filename} ({osp.getsize(filename)} bytes): it is '
+            f'truncated or not a torch checkpoint. torch said: {err}') from err
 
 
 def enable_safe_checkpoint_loading() -> None:
@@ -129,81 +134,3 @@ def enable_safe_checkpoint_loading() -> None:
         return
     torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
-
-
-def _unwrap_state_dict(checkpoint: dict) -> dict:
-    for key in ('state_dict', 'model', 'module'):
-        if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
-            return checkpoint[key]
-    return checkpoint
-
-
-def load_pretrained(module: nn.Module,
-                    checkpoint: Union[str, dict],
-                    prefix: Optional[str] = None,
-                    map_location: str = 'cpu',
-                    logger: Union[MMLogger, str] = 'current') -> dict:
-    """Load (part of) a checkpoint into ``module`` and report what did not match.
-
-    Args:
-        module: the module to load into.
-        checkpoint: a path or URL that mmengine's ``CheckpointLoader`` reads, or a loaded dict.
-        prefix: keep only keys under this prefix and strip it (e.g. ``'backbone.'`` to take the
-            backbone out of a classifier or detector checkpoint). ``None`` tries the keys as they
-            are, then with a leading ``'backbone.'`` stripped.
-        map_location: where to put the tensors.
-        logger: where to report missing and unexpected keys.
-
-    Returns:
-        dict: ``missing_keys``, ``unexpected_keys``, ``mismatched_keys`` (same name, other
-        shape: skipped) and ``loaded_keys``.
-
-    Raises:
-        ValueError: if no key of the checkpoint matches a key of ``module``, a sign of a wrong
-            file or prefix that would otherwise leave the weights silently untouched.
-    """
-    source = checkpoint if isinstance(checkpoint, str) else '<state dict>'
-    if isinstance(checkpoint, str):
-        checkpoint = CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
-    state_dict = _unwrap_state_dict(checkpoint)
-    own_keys = set(module.state_dict())
-
-    def strip(sd: dict, pre: str) -> 'OrderedDict[str, torch.Tensor]':
-        return OrderedDict((k[len(pre):], v) for k, v in sd.items() if k.startswith(pre))
-
-    if prefix is not None:
-        state_dict = strip(state_dict, prefix)
-    elif not own_keys & set(state_dict) and any(k.startswith('backbone.') for k in state_dict):
-        state_dict = strip(state_dict, 'backbone.')
-
-    own_state = module.state_dict()
-    mismatched = [
-        f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own_state[k].shape)}'
-        for k, v in state_dict.items()
-        if k in own_state and hasattr(v, 'shape') and v.shape != own_state[k].shape
-    ]
-    state_dict = OrderedDict(
-        (k, v) for k, v in state_dict.items()
-        if not (k in own_state and hasattr(v, 'shape') and v.shape != own_state[k].shape))
-    loaded = sorted(own_keys & set(state_dict))
-    if not loaded:
-        sample = ', '.join(list(state_dict)[:5]) or 'no keys'
-        raise ValueError(
-            f'Checkpoint {source} matches none of the {len(own_keys)} keys of '
-            f'{type(module).__name__} (prefix={prefix!r}; checkpoint keys start with: {sample}). '
-            'Check the file and the `prefix` of the Pretrained init_cfg.')
-    result = module.load_state_dict(state_dict, strict=False)
-    print_log(f'Loaded {len(loaded)}/{len(own_keys)} keys of {type(module).__name__} '
-              f'from {source}', logger=logger)
-    if result.missing_keys:
-        print_log(f'Missing keys (left at their initial values): {result.missing_keys}',
-                  logger=logger, level=30)
-    if mismatched:
-        print_log(f'Shape mismatches (left at their initial values): {mismatched}',
-                  logger=logger, level=30)
-    if result.unexpected_keys:
-        print_log(f'Unexpected keys (ignored): {result.unexpected_keys}', logger=logger,
-                  level=30)
-    return dict(missing_keys=list(result.missing_keys),
-                unexpected_keys=list(result.unexpected_keys), mismatched_keys=mismatched,
-                loaded_keys=loaded)

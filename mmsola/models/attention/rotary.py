@@ -49,7 +49,8 @@ class RotaryEmbedding2d(nn.Module):
     def forward(self, height: int, width: int, device: torch.device,
                 dtype: torch.dtype = torch.float32) -> RotaryTable:
         """Return (sin, cos), each of shape (height * width, head_dim), row-major positions."""
-        key = (height, width, device, dtype)
+        # Tables made under inference mode cannot be saved for a later backward pass.
+        key = (height, width, device, dtype, torch.is_inference_mode_enabled())
         table = self._cache.get(key)
         if table is None:
             table = self._build(height, width, device, dtype)

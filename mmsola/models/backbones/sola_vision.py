@@ -5,7 +5,6 @@ One implementation serves classification (mmpretrain), detection (mmdet) and seg
 linear layer and LayerNorm runs on contiguous memory; the depthwise convolutions see the same
 memory as a channels-last (B, C, H, W) view without a copy. Outputs are (B, C, H, W).
 """
-import copy
 from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -15,15 +14,19 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmcv.cnn.bricks import DropPath
+from mmengine.logging import print_log
 from mmengine.model import BaseModule, ModuleList, Sequential
 from mmengine.model.weight_init import trunc_normal_
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsola.registry import MODELS
-from mmsola.utils.checkpoint import load_pretrained
 from ..attention.rotary import RotaryEmbedding2d, RotaryTable
 from ..layers import residual_depthwise_conv, scaled_linear
 from .layout import resolve_layout, sola_layout
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint none of whose keys belongs to the backbone: a wrong file or prefix."""
 
 
 def _to_channels_first(x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +142,10 @@ class SoLABlock(BaseModule):
         return x + self.drop_path(self.ffn(self.norm2(x), self.gamma2))
 
     def forward(self, x: torch.Tensor, rotary: Optional[RotaryTable] = None) -> torch.Tensor:
-        if self.training and torch.is_grad_enabled() and x.requires_grad:
+        # Non-reentrant checkpointing needs no input that requires grad: a first block behind a
+        # frozen stem is checkpointed too.
+        if self.training and torch.is_grad_enabled() and (
+                x.requires_grad or any(p.requires_grad for p in self.parameters())):
             if self.with_cp:
                 return cp.checkpoint(self._forward, x, rotary, use_reentrant=False)
             if self.recompute:
@@ -268,7 +274,8 @@ class SoLAVision(BaseModule):
     for what is known and what is reconstructed.
 
     Args:
-        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` or a dict with ``embed_dims``,
+        arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` (or ``'t'``, ``'s'``, ``'b'``,
+            ``'l'``) or a dict with ``embed_dims``,
             ``depths``, ``num_heads`` (4 entries each) and optionally ``mlp_ratio``,
             ``layout`` and ``drop_path_rate``.
         layout: the mixer letter of every layer: a preset (``'sola'``, ``'linear'``,
@@ -297,8 +304,8 @@ class SoLAVision(BaseModule):
         conv_norm_cfg: norm of the stem and downsampling convolutions.
         act_cfg: activation of the stem and the FFNs.
         init_cfg: MMEngine init config; ``dict(type='Pretrained', checkpoint=..., prefix=...)``
-            loads weights and reports missing/unexpected keys (see
-            :func:`mmsola.utils.load_pretrained`).
+            loads weights through MMEngine's ``PretrainedInit``, which logs missing, unexpected
+            and shape-mismatched keys; a checkpoint that matches no key raises.
 
     Shapes:
         forward: (B, in_channels, H, W) -> tuple of (B, embed_dims[i], H_i, W_i) for
@@ -306,21 +313,32 @@ class SoLAVision(BaseModule):
     """
 
     arch_zoo = {
-        'tiny': dict(embed_dims=(64, 128, 256, 512), depths=(2, 2, 6, 2),
-                     num_heads=(1, 2, 4, 8), drop_path_rate=0.1),
-        'small': dict(embed_dims=(64, 128, 320, 512), depths=(3, 5, 9, 3),
-                      num_heads=(1, 2, 5, 8), drop_path_rate=0.15),
-        'base': dict(embed_dims=(96, 192, 384, 512), depths=(4, 6, 12, 6),
-                     num_heads=(1, 2, 6, 8), drop_path_rate=0.4),
-        'large': dict(embed_dims=(96, 192, 448, 640), depths=(4, 7, 19, 8),
-                      num_heads=(1, 2, 7, 10), drop_path_rate=0.55),
+        **dict.fromkeys(('t', 'tiny'), dict(
+            embed_dims=(64, 128, 256, 512), depths=(2, 2, 6, 2), num_heads=(1, 2, 4, 8),
+            drop_path_rate=0.1)),
+        **dict.fromkeys(('s', 'small'), dict(
+            embed_dims=(64, 128, 320, 512), depths=(3, 5, 9, 3), num_heads=(1, 2, 5, 8),
+            drop_path_rate=0.15)),
+        **dict.fromkeys(('b', 'base'), dict(
+            embed_dims=(96, 192, 384, 512), depths=(4, 6, 12, 6), num_heads=(1, 2, 6, 8),
+            drop_path_rate=0.4)),
+        **dict.fromkeys(('l', 'large'), dict(
+            embed_dims=(96, 192, 448, 640), depths=(4, 7, 19, 8), num_heads=(1, 2, 7, 10),
+            drop_path_rate=0.55)),
     }
+    # Scoped names: MMEngine builds from the registry of the current default scope (mmdet's,
+    # mmseg's, ...), which reaches mmsola's node only through the scope.
     default_mixers = {
-        'L': dict(type='MagnitudeAwareLinearAttention'),
-        'E': dict(type='ELULinearAttention'),
-        'S': dict(type='SoftmaxAttention'),
+        'L': dict(type='mmsola.MagnitudeAwareLinearAttention'),
+        'E': dict(type='mmsola.ELULinearAttention'),
+        'S': dict(type='mmsola.SoftmaxAttention'),
     }
     num_stages = 4
+    #: Version of the state-dict layout, saved in checkpoints' metadata. When a parameter is
+    #: renamed, bump it and add the renames to :attr:`key_renames` under the new version.
+    _version = 1
+    #: version -> [(old key suffix, new key suffix)]: applied to checkpoints saved before it.
+    key_renames: Dict[int, List[Tuple[str, str]]] = {}
 
     def __init__(self,
                  arch: Union[str, dict] = 'tiny',
@@ -341,14 +359,13 @@ class SoLAVision(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         arch = self._resolve_arch(arch)
-        self.pretrained_cfg = None
-        if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            if not init_cfg.get('checkpoint'):
-                raise ValueError("init_cfg of type 'Pretrained' needs a `checkpoint`")
-            self.pretrained_cfg, init_cfg = copy.deepcopy(init_cfg), None
+        if self._pretrained_cfg(init_cfg) is not None and \
+                not self._pretrained_cfg(init_cfg).get('checkpoint'):
+            raise ValueError("init_cfg of type 'Pretrained' needs a `checkpoint`")
         super().__init__(init_cfg=init_cfg)
 
         self.arch_settings = arch
+        self.in_channels = in_channels
         self.embed_dims = tuple(arch['embed_dims'])
         self.depths = tuple(arch['depths'])
         self.num_heads = tuple(arch['num_heads'])
@@ -437,6 +454,14 @@ class SoLAVision(BaseModule):
             if len(arch[key]) != cls.num_stages:
                 raise ValueError(f'arch {key!r} needs {cls.num_stages} entries (one per stage), '
                                  f'got {tuple(arch[key])}')
+        for stage, (dims, heads) in enumerate(zip(arch['embed_dims'], arch['num_heads'])):
+            where = (f"stage {stage + 1}: arch['embed_dims'][{stage}]={dims}, "
+                     f"arch['num_heads'][{stage}]={heads}")
+            if heads < 1 or dims % heads:
+                raise ValueError(f'{where}: embed_dims must be a multiple of num_heads')
+            if (dims // heads) % 4:
+                raise ValueError(f'{where}: the head size {dims // heads} must be a multiple of '
+                                 '4 for the 2-D rotary encoding (two axes, rotation pairs)')
         arch.setdefault('name', 'custom')
         arch.setdefault('layout', sola_layout(arch['depths']))
         return arch
@@ -461,7 +486,8 @@ class SoLAVision(BaseModule):
         """A table of stages: resolution, channels, heads and the mixer of every layer."""
         rows = ['stage  stride  channels  heads  layout   mixers']
         for index, letters in enumerate(self.layout):
-            names = ' '.join(self.mixers[letter]['type'] for letter in dict.fromkeys(letters))
+            blocks = self.stages[index].blocks
+            names = ' '.join(dict.fromkeys(type(block.mixer).__name__ for block in blocks))
             rows.append(f'{index + 1:>5}  {2**(index + 2):>6}  {self.embed_dims[index]:>8}  '
                         f'{self.num_heads[index]:>5}  {letters:<8} {names}')
         num_softmax = sum(not self.stages[i].blocks[j].mixer.is_linear
@@ -470,24 +496,57 @@ class SoLAVision(BaseModule):
                     f'early fusion: {"on" if self.early_fusion is not None else "off"}')
         return '\n'.join(rows)
 
+    @staticmethod
+    def _pretrained_cfg(init_cfg: Optional[Union[dict, List[dict]]]) -> Optional[dict]:
+        """The ``Pretrained`` entry of ``init_cfg``, if any."""
+        cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+        return next((cfg for cfg in cfgs if isinstance(cfg, dict)
+                     and cfg.get('type') in ('Pretrained', 'PretrainedInit')), None)
+
     def init_weights(self) -> None:
-        """Default initialisation, then the ``Pretrained`` checkpoint if one was given."""
-        super().init_weights()
-        if self.init_cfg is None:
+        """Default initialisation, or the ``Pretrained`` checkpoint through MMEngine."""
+        pretrained = self._pretrained_cfg(self.init_cfg)
+        try:
+            super().init_weights()
+        except CheckpointMismatchError as error:
+            raise CheckpointMismatchError(
+                f"{error} (checkpoint {pretrained['checkpoint']}, "
+                f"prefix {pretrained.get('prefix')!r})") from None
+        if pretrained is None and self.init_cfg is None:
             for module in self.modules():
                 if isinstance(module, nn.Linear):
                     trunc_normal_(module.weight, std=0.02)
                     if module.bias is not None:
                         nn.init.zeros_(module.bias)
-        if self.pretrained_cfg is not None:
-            load_pretrained(
-                self,
-                self.pretrained_cfg['checkpoint'],
-                prefix=self.pretrained_cfg.get('prefix'),
-                map_location=self.pretrained_cfg.get('map_location', 'cpu'))
         self._freeze_stages()
 
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              *args, **kwargs) -> None:
+        """Upgrade keys of older checkpoints; refuse a state dict that matches no key.
+
+        Runs on every load path (``init_cfg``, ``load_from``, resume, ``tools/test.py``).
+        """
+        version = local_metadata.get('version') or 1
+        for newer in sorted(v for v in self.key_renames if v > version):
+            for old, new in self.key_renames[newer]:
+                if prefix + old in state_dict:
+                    state_dict[prefix + new] = state_dict.pop(prefix + old)
+                    print_log(f'{type(self).__name__}: checkpoint key {prefix + old} (version '
+                              f'{version}) loaded as {prefix + new}', logger='current')
+        own_keys = {prefix + name for name in self.state_dict()}
+        if not own_keys.intersection(state_dict):
+            sample = ', '.join(list(state_dict)[:5]) or 'no keys'
+            hint = (" (its keys start with 'backbone.': set prefix='backbone.')"
+                    if any(k.startswith('backbone.') for k in state_dict) else '')
+            raise CheckpointMismatchError(
+                f'the state dict matches none of the {len(own_keys)} keys of '
+                f'{type(self).__name__}; its keys start with: {sample}{hint}')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f'{type(self).__name__} takes (B, {self.in_channels}, H, W) images '
+                             f'(in_channels={self.in_channels}), got shape {tuple(x.shape)}')
         # Channels-last memory from the stem on: every later (B, H, W, C) view is then
         # contiguous, and the convolutions keep that memory format.
         x = _to_channels_last(self.stem(x.contiguous(memory_format=torch.channels_last)))
