@@ -3,9 +3,9 @@
     python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--work-dir DIR] [--cfg-options ...]
 """
 import argparse
-import json
 import os.path as osp
 
+from mmengine.fileio import dump
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -36,9 +36,8 @@ def main() -> None:
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     metrics = runner.test()
     metrics_file = osp.join(cfg.work_dir, 'test_metrics.json')
-    with open(metrics_file, 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics), f,
-                  indent=2, default=float)
+    dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics), metrics_file,
+         indent=2, default=float)
     runner.logger.info(f'metrics written to {metrics_file}: {metrics}')
 
 

@@ -38,8 +38,8 @@ LONG_RANGE_TASKS = ('long_range', 'control')
 LABELS = ('different', 'same')
 PALETTE = ((220, 50, 50), (40, 170, 60), (50, 90, 220))
 COLOUR_JITTER = 15
-MARKER = '.mmsola_long_range.json'
-FORMAT_VERSION = 2
+#: Bumped whenever the generated files change, so that old folders are rebuilt.
+LONG_RANGE_FORMAT_VERSION = 2
 FRAME_WIDTH = 3
 Cell = Tuple[int, int]  # (row, column) on the board
 
@@ -169,7 +169,7 @@ def draw_scene(spec: LongRangeSpec, split_id: int, index: int) -> Dict[str, obje
                 classes=(first_class, second_class), framed=framed, distractors=distractors)
 
 
-def _write_split(root: str, split: str, split_id: int, spec: LongRangeSpec) -> int:
+def _write_long_range_split(root: str, split: str, split_id: int, spec: LongRangeSpec) -> int:
     for task in LONG_RANGE_TASKS:
         for label in LABELS:
             os.makedirs(osp.join(root, task, split, label))
@@ -203,9 +203,8 @@ def generate_long_range(root: str, spec: LongRangeSpec = LongRangeSpec(),
     Raises:
         FileExistsError: ``root`` is a file, or a non-empty folder without the marker.
     """
-    wanted = dict(format_version=FORMAT_VERSION, spec=dataclasses.asdict(spec))
-
     def build(folder: str) -> dict:
-        return {split: _write_split(folder, split, i, spec) for i, split in enumerate(SPLITS)}
+        return {split: _write_long_range_split(folder, split, i, spec) for i, split in enumerate(SPLITS)}
 
-    return write_generated_folder(root, MARKER, wanted, build, force=force)
+    return write_generated_folder(root, 'long_range', LONG_RANGE_FORMAT_VERSION,
+                                  dataclasses.asdict(spec), build, force=force)

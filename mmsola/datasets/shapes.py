@@ -25,8 +25,8 @@ from PIL import Image, ImageDraw
 from .staging import write_generated_folder
 
 SHAPE_CLASSES = ('circle', 'square', 'triangle')
-MARKER = '.mmsola_shapes.json'
-FORMAT_VERSION = 1
+#: Bumped whenever the generated files change, so that old folders are rebuilt.
+SHAPES_FORMAT_VERSION = 1
 SPLITS = ('train', 'val')
 
 
@@ -141,7 +141,7 @@ def _encode_rle(mask: np.ndarray) -> dict:
     return rle
 
 
-def _write_split(root: str, split: str, split_id: int, spec: ShapesSpec) -> Dict[str, int]:
+def _write_shapes_split(root: str, split: str, split_id: int, spec: ShapesSpec) -> Dict[str, int]:
     images, annotations = [], []
     for folder in ('images', 'seg_maps'):
         os.makedirs(osp.join(root, folder, split))
@@ -194,14 +194,13 @@ def generate_shapes(root: str, spec: ShapesSpec = ShapesSpec(), force: bool = Fa
     Raises:
         FileExistsError: ``root`` is a file, or a non-empty folder without the marker.
     """
-    wanted = dict(format_version=FORMAT_VERSION, spec=dataclasses.asdict(spec))
-
     def build(folder: str) -> dict:
-        summary = {split: _write_split(folder, split, i, spec) for i, split in enumerate(SPLITS)}
+        summary = {split: _write_shapes_split(folder, split, i, spec) for i, split in enumerate(SPLITS)}
         validate_shapes(folder)
         return summary
 
-    return write_generated_folder(root, MARKER, wanted, build, force=force)
+    return write_generated_folder(root, 'shapes', SHAPES_FORMAT_VERSION,
+                                  dataclasses.asdict(spec), build, force=force)
 
 
 def validate_shapes(root: str) -> None:

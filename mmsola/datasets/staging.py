@@ -6,17 +6,20 @@ import shutil
 import tempfile
 from typing import Callable
 
+from mmsola.utils.atomic_io import current_umask
 
-def write_generated_folder(root: str, marker_name: str, wanted: dict,
+
+def write_generated_folder(root: str, dataset: str, format_version: int, spec: dict,
                            build: Callable[[str], dict], force: bool = False) -> dict:
     """Build a dataset into ``root`` through a staging folder; returns its summary.
 
     Args:
         root: the dataset folder.
-        marker_name: file name of the marker the generator leaves in ``root``.
-        wanted: what identifies the data (format version, spec); stored in the marker.
+        dataset: the generator's name; its marker in ``root`` is ``.mmsola_<dataset>.json``.
+        format_version: version of the generator's output; a change rebuilds the folder.
+        spec: the generator's settings (a dict of plain values); stored in the marker.
         build: writes the dataset into the folder it is given and returns a summary dict.
-        force: rebuild even if ``root`` already holds exactly ``wanted``.
+        force: rebuild even if ``root`` already holds this version and spec.
 
     A folder with a marker matching ``wanted`` is reused (``reused=True`` in the summary); one
     with another marker is replaced; a non-empty folder without a marker is refused. ``build``
@@ -27,6 +30,8 @@ def write_generated_folder(root: str, marker_name: str, wanted: dict,
         FileExistsError: ``root`` is a file, or a non-empty folder without the marker.
     """
     root = osp.abspath(root)
+    marker_name = f'.mmsola_{dataset}.json'
+    wanted = dict(format_version=format_version, spec=spec)
     marker = osp.join(root, marker_name)
     if osp.exists(root):
         if not osp.isdir(root):
@@ -44,6 +49,7 @@ def write_generated_folder(root: str, marker_name: str, wanted: dict,
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}-staging-', dir=parent)
     try:
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it owner-only
         summary = build(staging)
         with open(osp.join(staging, marker_name), 'w') as f:
             json.dump(dict(wanted, summary=summary), f, indent=2)

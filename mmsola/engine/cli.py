@@ -52,7 +52,16 @@ def load_config(config: str,
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to automatic mixed precision with dynamic loss scaling."""
+    """Switch the optimizer wrapper to automatic mixed precision with dynamic loss scaling.
+
+    Raises:
+        RuntimeError: on a machine without CUDA, where MMEngine's ``AmpOptimWrapper`` cannot run.
+    """
+    import torch
+    if not torch.cuda.is_available():
+        raise RuntimeError('--amp needs a CUDA GPU: MMEngine\'s AmpOptimWrapper runs only on '
+                           'GPUs (and NPU/MLU/MUSA devices); on this CPU-only machine train in '
+                           'float32, without --amp')
     wrapper_type = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper_type == 'AmpOptimWrapper':
         return
@@ -76,8 +85,16 @@ def enable_tensorboard(cfg: Config) -> None:
 
 
 def enable_resume(cfg: Config, resume: Optional[str]) -> None:
-    """``'auto'``: the latest checkpoint of the work dir; a path: that checkpoint."""
+    """``'auto'``: the latest checkpoint of the work dir; a path: that checkpoint.
+
+    Raises:
+        FileNotFoundError: naming the work dir (or the file) when there is nothing to resume.
+    """
     if resume == 'auto':
+        if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+            raise FileNotFoundError(
+                f'--resume: the work dir {cfg.work_dir} holds no checkpoint to resume from (no '
+                'last_checkpoint file); train without --resume, or give --resume CKPT')
         cfg.resume = True
         cfg.load_from = None
     elif resume is not None:

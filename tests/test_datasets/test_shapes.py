@@ -70,7 +70,7 @@ def test_refuses_a_folder_it_did_not_create(tmp_path):
         generate_shapes(str(root), SMALL)
     assert (root / 'notes.txt').read_text() == 'precious'
     assert os.listdir(root) == ['notes.txt']
-    assert not [p for p in os.listdir(tmp_path) if p.startswith('.shapes-')]
+    assert os.listdir(tmp_path) == ['mine']  # no staging folder left beside it
 
 
 def test_reuses_or_replaces_its_own_folder(tmp_path):
@@ -87,3 +87,40 @@ def test_spec_errors_name_the_field():
         ShapesSpec(image_size=16)
     with pytest.raises(ValueError, match='ShapesSpec.num_val must be a positive integer'):
         ShapesSpec(num_val=0)
+
+
+def test_generated_files_follow_the_umask(tmp_path):
+    """Teammates on a shared machine can read the data (mkdtemp alone makes it owner-only)."""
+    old = os.umask(0o022)
+    try:
+        root = tmp_path / 'shared'
+        generate_shapes(str(root), SMALL)
+    finally:
+        os.umask(old)
+    assert os.stat(root).st_mode & 0o777 == 0o755
+    assert os.stat(root / 'annotations' / 'instances_val.json').st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize('order', ['first', 'last'])
+def test_generator_cli_takes_the_dataset_anywhere(tmp_path, repo_root, order):
+    import subprocess
+    import sys
+    out = str(tmp_path / 'lr')
+    options = ['--out', out, '--num-train', '2', '--num-val', '2']
+    args = ['long-range'] + options if order == 'first' else options + ['long-range']
+    subprocess.run([sys.executable, os.path.join(repo_root, 'tools', 'data', 'generate_shapes.py'),
+                    *args], check=True, capture_output=True)
+    assert os.path.isfile(os.path.join(out, '.mmsola_long_range.json'))
+    assert not os.path.exists(os.path.join(out, 'annotations'))  # not the shapes dataset
+
+
+def test_generator_cli_refuses_an_option_of_the_other_dataset(tmp_path, repo_root):
+    import subprocess
+    import sys
+    out = subprocess.run(
+        [sys.executable, os.path.join(repo_root, 'tools', 'data', 'generate_shapes.py'),
+         'long-range', '--out', str(tmp_path / 'x'), '--max-objects', '3'],
+        capture_output=True, text=True)
+    assert out.returncode == 2
+    assert '--max-objects is not an option of the long-range dataset' in out.stderr
+    assert not (tmp_path / 'x').exists()

@@ -2,6 +2,7 @@
 import os
 
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
@@ -47,13 +48,16 @@ def test_load_config_errors_name_the_file(tmp_path):
         load_config(str(bare))
 
 
-def test_tool_switches(tmp_path):
+def test_tool_switches(tmp_path, monkeypatch):
     cfg = load_config(DEMO_CONFIGS['det'], cfg_options={'train_cfg.max_iters': 7})
     assert cfg.train_cfg.max_iters == 7
     assert cfg.work_dir == os.path.join('./work_dirs', 'mask-rcnn_sola-mini_fpn_shapes')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)  # --amp needs CUDA
     enable_amp(cfg)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    cfg.work_dir = str(tmp_path)
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_7.pth'))
     enable_resume(cfg, 'auto')
     assert cfg.resume is True and cfg.load_from is None
     with pytest.raises(FileNotFoundError, match='missing.pth'):

@@ -79,6 +79,31 @@ def test_two_processes_train_with_gloo(shapes_workspace, tmp_path):
     assert torch.load(work_dir / 'iter_4.pth', weights_only=True)['meta']['iter'] == 4
 
 
+# The shipped COCO and ADE20K configs normalise with SyncBN; the demo configs switch it off.
+SYNC_BATCHNORM = dict(
+    det=['model.backbone.conv_norm_cfg.type=SyncBN'],
+    seg=['model.backbone.conv_norm_cfg.type=SyncBN', 'model.decode_head.norm_cfg.type=SyncBN',
+         'model.auxiliary_head.norm_cfg.type=SyncBN'])
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_two_processes_train_a_syncbn_config_on_cpu(shapes_workspace, tmp_path, task):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port))
+    work_dir = tmp_path / task
+    out = subprocess.run(
+        ['bash', os.path.join(TOOLS, 'dist_train.sh'), DEMO_CONFIGS[task], '2', '--work-dir',
+         str(work_dir)] + short_run(1, 1) + SYNC_BATCHNORM[task],
+        cwd=shapes_workspace, env=env, capture_output=True, text=True, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    replaced = len(SYNC_BATCHNORM[task])
+    assert f'{replaced} SyncBN norm config(s) of the model replaced by BN' in log
+    assert torch.load(work_dir / 'iter_1.pth', weights_only=True)['meta']['iter'] == 1
+
+
 def test_tensorboard_flag_writes_event_files(shapes_workspace, tmp_path):
     work_dir = tmp_path / 'tb'
     out = subprocess.run(
