@@ -31,14 +31,16 @@ for task in $TASKS; do
 done
 
 echo
-echo "[demo] results (tools/analysis/results_table.py; FLOPs at the demo's 128 x 128)"
-run_dirs=()
+echo "[demo] results (tools/analysis_tools/metafile.py; FLOPs at each task's paper input size)"
+metafile="$WORK_DIR/demo_metafile.yml"
+rm -f "$metafile"
 for task in $TASKS; do
-    run_dirs+=("$WORK_DIR/demo_$task")
+    "$PY" tools/analysis_tools/metafile.py results "$WORK_DIR/demo_$task/test" \
+        --metafile "$metafile" --name "$(basename "${CONFIGS[$task]}" .py)" --dataset shapes
 done
-"$PY" tools/analysis/results_table.py "${run_dirs[@]}" --flops-shape 128 128 \
-    --markdown "$WORK_DIR/demo_results.md"
-cat "$WORK_DIR/demo_results.md"
-for run_dir in "${run_dirs[@]}"; do
-    echo "prediction images: $run_dir/predictions"
+"$PY" tools/analysis_tools/metafile.py fill "$metafile"
+"$PY" tools/analysis_tools/metafile.py table "$metafile"
+echo "metafile: $metafile"
+for task in $TASKS; do
+    echo "prediction images: $WORK_DIR/demo_$task/predictions"
 done

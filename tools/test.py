@@ -13,7 +13,7 @@ from mmsola.engine import prepare_cpu_distributed
 from mmsola.engine.cli import add_common_arguments, enable_visualization, load_config
 
 
-def parse_args() -> argparse.Namespace:
+def parse_test_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint of an mmsola config')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -25,7 +25,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_test_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)

@@ -12,7 +12,7 @@ from mmsola.engine.cli import (add_common_arguments, enable_amp, enable_resume,
                                enable_tensorboard, load_config)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_train_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model from an mmsola config')
     parser.add_argument('config', help='config file')
     parser.add_argument(
@@ -30,7 +30,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
+    args = parse_train_args()
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     if args.amp:
         enable_amp(cfg)

@@ -1,7 +1,7 @@
 # Long-range benchmark: do the two framed shapes in opposite corners of a 160 x 160 board have the
 # same colour?
 # The same small SoLA-Vision as the demo classifier, one layout per run
-# (tools/analysis/long_range.py sets model.backbone.layout and the task's data root).
+# (tools/analysis_tools/long_range.py sets model.backbone.layout and the task's data root).
 # Data: python tools/data/generate_shapes.py long-range (writes data/long_range).
 _base_ = '../demo/sola-mini_shapes.py'
 

@@ -1,13 +1,16 @@
-"""Measurement and analysis behind tools/analysis: FLOPs, ERF, EigenCAM, result tables and the
-long-range benchmark."""
-from .cam import eigen_cam, overlay, run_cam
-from .erf import compute_erf, erf_radius, erf_stats, run_erf_analysis
-from .flops import count_complexity, sdpa_flop_jit
-from .model_builder import build_model_from_config, model_complexity
-from .results_table import collect_runs, format_markdown, summarize_work_dir, write_metafile
+"""Measurement and analysis behind tools/analysis_tools and tools/visualization: one model
+loader, FLOPs, speed and memory, ERF, EigenCAM, metafiles and the long-range benchmark."""
+from .cam import eigen_cam, principal_projection, run_cam
+from .erf import compute_erf, erf_radius, run_erf_analysis
+from .flops import count_complexity, model_complexity, sdpa_flop_jit
+from .loader import build_model, latest_run_scalars, list_images, load_model
+from .long_range import run_long_range_benchmark
+from .metafile import (add_results, fill_metafile, load_metafile, metafile_table,
+                       write_readme_table)
 
 __all__ = [
-    'count_complexity', 'sdpa_flop_jit', 'build_model_from_config', 'model_complexity',
-    'compute_erf', 'erf_radius', 'erf_stats', 'run_erf_analysis', 'eigen_cam', 'overlay',
-    'run_cam', 'collect_runs', 'summarize_work_dir', 'format_markdown', 'write_metafile'
+    'build_model', 'load_model', 'list_images', 'latest_run_scalars', 'count_complexity',
+    'model_complexity', 'sdpa_flop_jit', 'compute_erf', 'erf_radius', 'run_erf_analysis',
+    'eigen_cam', 'principal_projection', 'run_cam', 'run_long_range_benchmark', 'add_results',
+    'fill_metafile', 'load_metafile', 'metafile_table', 'write_readme_table'
 ]

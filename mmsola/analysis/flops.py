@@ -9,7 +9,7 @@ rotation, the linear attention's normaliser) are not counted. mmengine has no ha
 ``matmul`` and are counted by mmengine's own handle.
 """
 from math import prod
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -45,3 +45,40 @@ def count_complexity(model: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> Dict
         flops_by_module={name: count for name, count in by_module.items()
                          if name and name.count('.') <= 1},
         uncounted_ops=dict(analyzer.unsupported_ops()))
+
+
+class TensorForward(nn.Module):
+    """``model(inputs, data_samples, mode='tensor')`` as a one-input module, for tracing."""
+
+    def __init__(self, model: nn.Module, data_samples: Optional[list] = None) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs: torch.Tensor) -> Any:
+        return self.model(inputs, self.data_samples, mode='tensor')
+
+
+def detection_samples(height: int, width: int) -> list:
+    """One mmdet data sample with the meta a detector's ``tensor`` mode needs at (H, W)."""
+    from mmdet.structures import DetDataSample
+    shape = (height, width)
+    return [DetDataSample(metainfo=dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                                        batch_input_shape=shape, scale_factor=(1.0, 1.0)))]
+
+
+def model_complexity(model: nn.Module, scope: str, height: int, width: int,
+                     backbone_only: bool = False) -> Dict[str, Any]:
+    """Params and FLOPs (MACs) of a built model (or its backbone) on one (1, 3, H, W) input.
+
+    Returns:
+        the dict of :func:`count_complexity`.
+    """
+    if backbone_only:
+        target = model.backbone
+    elif scope == 'mmdet':
+        target = TensorForward(model, detection_samples(height, width))
+    else:
+        target = TensorForward(model)
+    with torch.no_grad():
+        return count_complexity(target, (torch.randn(1, 3, height, width), ))

@@ -4,12 +4,29 @@ import os
 import subprocess
 import sys
 
-from mmsola.analysis.benchmark import BACKBONES, build_backbone, summarise
+import torch
+
+from mmsola.analysis import benchmark
+from mmsola.analysis.benchmark import (MEMORY_PROBE_ENV, build_backbone,
+                                       largest_global_attention, peak_memory_cpu, summarise)
+
+#: A SoLA-Vision small enough for a memory probe in a few seconds.
+TINY_SOLA = dict(type='mmsola.SoLAVision', layout='L,L,LS,L', early_fusion=False,
+                 arch=dict(embed_dims=[8, 16, 32, 64], depths=[1, 1, 2, 1], num_heads=[1, 1, 2, 2]))
 
 
-def test_every_peer_builds_from_its_registry():
-    for name in BACKBONES:
-        model = build_backbone(name)
+def _load_tool(repo_root):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_tool', os.path.join(repo_root, 'tools', 'analysis_tools', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_every_peer_builds_from_its_registry(repo_root):
+    for name, cfg in _load_tool(repo_root).BACKBONES.items():
+        model = build_backbone(cfg)
         assert sum(p.numel() for p in model.parameters()) > 1e6, name
 
 
@@ -21,10 +38,10 @@ def test_summary_statistics():
 
 def test_benchmark_tool_writes_json_table_and_plot(repo_root, tmp_path):
     out = subprocess.run(
-        [sys.executable, os.path.join(repo_root, 'tools', 'analysis', 'benchmark.py'),
+        [sys.executable, os.path.join(repo_root, 'tools', 'analysis_tools', 'benchmark.py'),
          '--models', 'sola-t', 'sola-t-softmax', 'convnext-t', '--shapes', '1x64x64',
          '1x512x512', '--modes', 'infer', '--rounds', '2', '--warmup', '1',
-         '--max-global-tokens', '1000', '--out-dir', str(tmp_path)],
+         '--max-global-tokens', '1000', '--reference', 'convnext-t', '--out-dir', str(tmp_path)],
         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     results = json.loads((tmp_path / 'results.json').read_text())
@@ -39,48 +56,61 @@ def test_benchmark_tool_writes_json_table_and_plot(repo_root, tmp_path):
     # 512 x 512 puts 32 x 32 = 1024 tokens in the default layout's global layers (stage 3)
     assert {r['model'] for r in skipped} == {'sola-t', 'sola-t-softmax'}
     assert results['matmul_gflops'] > 0
+    assert all(r['gflops'] > 0 for r in measured if r['shape'] == [1, 64, 64])
     assert (tmp_path / 'results.png').stat().st_size > 1000
-    assert '| sola-t | 1x64x64 |' in (tmp_path / 'results.md').read_text()
+    report = (tmp_path / 'results.md').read_text()
+    assert '| sola-t | 1x64x64 |' in report and 'sola-t / convnext-t, infer 1x64x64: ' in report
+    assert 'target' not in report  # measurements only, no project goals
 
 
-def _load_tool(repo_root):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', os.path.join(repo_root, 'tools', 'analysis', 'benchmark.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
-
-
-def test_ratio_summary_reports_each_target_from_the_same_run(repo_root):
-    tool = _load_tool(repo_root)
-
+def test_ratios_to_the_reference_are_plain_numbers(repo_root):
     def row(model, shape, seconds, memory=None, mode='infer'):
         return dict(model=model, shape=list(shape), mode=mode, peak_memory_mib=memory,
                     latency_s=dict(median=seconds))
 
     results = dict(rows=[
-        row('sola-t', (8, 224, 224), 1.0), row('swin-t', (8, 224, 224), 1.5),
-        row('sola-t', (1, 1024, 1024), 2.0), row('sola-t', (1, 2048, 2048), 9.0),
-        row('sola-t', (2, 800, 1280), 9.0, 600, 'train'),
-        row('swin-t', (2, 800, 1280), 9.0, 800, 'train'),
+        row('sola-t', (8, 224, 224), 1.0, 300), row('swin-t', (8, 224, 224), 1.5, 400),
+        row('sola-t', (1, 2048, 2048), 9.0),
         row('sola-t-recompute', (2, 800, 1280), 9.0, 400, 'train'),
-    ], matmul_gflops=100.0, sola_t_224_b8_gflops=40.0)
-    summary = tool.ratio_summary(results)
-    assert 'SoLA-T / Swin-T throughput, 8x224x224: 1.50 (target >= 2.0)' in summary
-    assert 'SoLA-T latency 2048^2 / 1024^2: 4.50 (target <= 4.6)' in summary
-    assert 'memory SoLA-T / Swin-T, 2x800x1280: 0.75 (target <= 0.7)' in summary
-    assert 'memory SoLA-T with recompute=True / Swin-T, 2x800x1280: 0.50' in summary
-    assert 'both with_cp=True' not in summary  # not measured, not reported
-    assert '40% of this machine' in summary
-    assert 'sola / stage' not in summary
+        row('swin-t', (2, 800, 1280), 9.0, 800, 'train'),
+    ])
+    lines = _load_tool(repo_root).ratio_lines(results, 'swin-t')
+    assert '- sola-t / swin-t, infer 8x224x224: throughput 1.50, peak memory 0.75' in lines
+    assert '- sola-t-recompute / swin-t, train 2x800x1280: throughput 1.00, peak memory 0.50' \
+        in lines
+    assert not any('2048' in line or 'target' in line for line in lines)
 
 
-def test_global_attention_size_of_every_sola_peer(repo_root):
-    tool = _load_tool(repo_root)
-    # stage 3 of an 800 x 1280 input is 50 x 80 tokens; the linear layout has no global layer
-    for name in ('sola-t', 'sola-t-recompute', 'sola-t-cp', 'sola-t-stage'):
-        assert tool.largest_global_attention(name, (1, 800, 1280)) == 4000, name
-    assert tool.largest_global_attention('sola-t-softmax', (1, 800, 1280)) == 200 * 320
-    assert tool.largest_global_attention('sola-t-linear', (1, 800, 1280)) == 0
-    assert tool.largest_global_attention('swin-t-cp', (1, 800, 1280)) == 0
+def test_global_attention_size_is_read_from_the_built_model():
+    # a custom depth and layout: softmax in stage 1 at (100, 130) -> stem of stride 4 -> 25 x 33
+    model = build_backbone(dict(TINY_SOLA, layout='S,L,LL,L'))
+    assert largest_global_attention(model, 100, 130) == 25 * 33
+    model = build_backbone(TINY_SOLA)
+    assert largest_global_attention(model, 100, 130) == 7 * 9  # stage 3, stride 16
+    model.out_indices = (2, )
+    model.add_module('norm2', torch.nn.LayerNorm(32))
+    with torch.no_grad():
+        stage3 = model(torch.randn(1, 3, 100, 130))[0]
+    assert stage3.shape[-2] * stage3.shape[-1] == 7 * 9
+    assert largest_global_attention(build_backbone(dict(TINY_SOLA, layout='linear')), 99, 99) == 0
+    tiny = build_backbone(dict(type='mmsola.SoLAVision', arch='tiny'))
+    assert largest_global_attention(tiny, 800, 1280) == 50 * 80
+    swin = build_backbone(dict(type='mmpretrain.SwinTransformer', arch='tiny'))
+    assert largest_global_attention(swin, 800, 1280) == 0
+
+
+def test_memory_probe_is_a_function_run_in_a_fresh_process(monkeypatch):
+    calls = []
+    real_run = subprocess.run
+
+    def spy(command, **kwargs):
+        calls.append((command, kwargs['env']))
+        return real_run(command, **kwargs)
+
+    monkeypatch.setattr(benchmark.subprocess, 'run', spy)
+    peak = peak_memory_cpu(TINY_SOLA, (2, 128, 128), 'train', 1)
+    (command, env), = calls
+    assert command[1:3] == ['-m', 'mmsola.analysis.benchmark']
+    assert env['MALLOC_MMAP_THRESHOLD_'] == MEMORY_PROBE_ENV['MALLOC_MMAP_THRESHOLD_']
+    # a training step of 2 x 16 x 64 x 64 stem maps and more: above 1 MiB, far below 1 GiB
+    assert 1 < peak < 1024

@@ -40,14 +40,19 @@ def test_single_mixer_matches_hand_count(mixer_cls):
     assert counted == pytest.approx(shell + core, rel=0.01)
 
 
-def test_get_flops_tool_reports_backbone(repo_root, tmp_path):
-    out_json = tmp_path / 'flops.json'
-    out = subprocess.run(
-        [sys.executable, os.path.join(repo_root, 'tools', 'analysis', 'get_flops.py'),
-         os.path.join(repo_root, 'configs', 'demo', 'upernet_sola-mini_shapes.py'), '--shape',
-         '64', '96', '--json', str(out_json)],
-        capture_output=True, text=True, check=True).stdout
-    assert 'input 1 x 3 x 64 x 96' in out and 'multiply-accumulates' in out
+def test_get_flops_tool_reports_model_and_backbone(repo_root, tmp_path):
     import json
-    result = json.loads(out_json.read_text())
-    assert result['flops'] > 0 and result['params'] > 0
+    results = {}
+    for part, extra in (('model', []), ('backbone', ['--backbone'])):
+        out_json = tmp_path / f'{part}.json'
+        out = subprocess.run(
+            [sys.executable, os.path.join(repo_root, 'tools', 'analysis_tools', 'get_flops.py'),
+             os.path.join(repo_root, 'configs', 'demo', 'upernet_sola-mini_shapes.py'),
+             '--shape', '64', '96', '--json', str(out_json)] + extra,
+            capture_output=True, text=True, check=True).stdout
+        assert f'{part} of ' in out and 'input 1 x 3 x 64 x 96' in out
+        results[part] = json.loads(out_json.read_text())
+        assert results[part]['part'] == part
+    backbone, model = results['backbone'], results['model']
+    assert 0 < backbone['params'] < model['params']
+    assert 0 < backbone['flops'] < model['flops']

@@ -1,10 +1,15 @@
 """The long-range benchmark script: runs, reuses finished runs, writes its table and plot."""
+import itertools
 import json
 import os
+import subprocess
 
 import pytest
 
-from mmsola.analysis.long_range import RECORD_NAME, format_table, task_overrides
+import mmsola
+from mmsola.analysis import long_range
+from mmsola.analysis.long_range import (RECORD_NAME, TRAIN_SCRIPT, format_table, task_overrides,
+                                        train_one)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, 'configs', 'long_range', 'sola-mini_long-range-160.py')
@@ -13,13 +18,13 @@ CONFIG = os.path.join(REPO, 'configs', 'long_range', 'sola-mini_long-range-160.p
 def test_two_layouts_train_and_report(tmp_path, monkeypatch):
     import importlib.util
     spec = importlib.util.spec_from_file_location(
-        'long_range_tool', os.path.join(REPO, 'tools', 'analysis', 'long_range.py'))
+        'long_range_tool', os.path.join(REPO, 'tools', 'analysis_tools', 'long_range.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     monkeypatch.chdir(tmp_path)
     argv = ['--config', CONFIG, '--layouts', 'linear', 'softmax', '--tasks', 'long_range',
-            '--iters', '2', '--image-size', '96', '--grid', '4', '--num-train', '4', '--num-val', '2',
-            '--work-dir', 'runs', '--out-dir', 'report']
+            '--iters', '2', '--image-size', '96', '--grid', '4', '--num-train', '4',
+            '--num-val', '2', '--work-dir', 'runs', '--out-dir', 'report']
     tool.main(argv)
     results = json.loads((tmp_path / 'report' / 'long_range.json').read_text())
     assert [(r['task'], r['layout']) for r in results['runs']] == [('long_range', 'linear'),
@@ -38,6 +43,66 @@ def test_two_layouts_train_and_report(tmp_path, monkeypatch):
     before = json.loads(record.read_text())['finished']
     tool.main(argv)  # a recorded run is reused, not retrained
     assert json.loads(record.read_text())['finished'] == before
+
+
+def _write_run(work_dir, stamp, accuracies):
+    """An mmengine run folder whose scalars hold a training and a validation line per step."""
+    folder = os.path.join(work_dir, stamp, 'vis_data')
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, 'scalars.json'), 'w') as f:
+        for step, accuracy in enumerate(accuracies, 1):
+            f.write(json.dumps(dict(lr=0.1, loss=0.7, iter=step, step=step)) + '\n')
+            f.write(json.dumps({'accuracy/top1': accuracy, 'step': step}) + '\n')
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """``subprocess.run`` of the training script replaced by a run logging 60 % then 70 %."""
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command)
+        _write_run(command[command.index('--work-dir') + 1], '20990101_000000', [60.0, 70.0])
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(long_range.subprocess, 'run', run)
+    return commands
+
+
+def test_rerun_curve_holds_only_the_newest_run(tmp_path, fake_training):
+    work_dir = str(tmp_path / 'linear')
+    _write_run(work_dir, '20200101_000000', [11.0, 12.0])  # an earlier, interrupted run
+    options = task_overrides('long_range', 'linear', 'data', max_iters=2)
+    record = train_one(CONFIG, 'long_range', 'linear', work_dir, options)
+    assert record['curve'] == [dict(iter=1, accuracy=60.0), dict(iter=2, accuracy=70.0)]
+    assert record['accuracy'] == 70.0 and record['max_iters'] == 2
+    # the script the package ships, so a wheel install trains too
+    assert TRAIN_SCRIPT == os.path.join(os.path.dirname(mmsola.__file__), '.mim', 'tools',
+                                        'train.py')
+    assert fake_training[0][1] == TRAIN_SCRIPT and os.path.isfile(TRAIN_SCRIPT)
+
+
+def test_record_killed_mid_write_leaves_a_resumable_work_dir(tmp_path, fake_training,
+                                                             monkeypatch):
+    real_iterencode = json.JSONEncoder.iterencode
+
+    def killed_after_three_chunks(self, obj, _one_shot=False):
+        chunks = real_iterencode(self, obj, _one_shot)
+        if isinstance(obj, dict) and 'curve' in obj:
+            yield from itertools.islice(chunks, 3)
+            raise KeyboardInterrupt
+        yield from chunks
+
+    work_dir = str(tmp_path / 'linear')
+    options = task_overrides('long_range', 'linear', 'data', max_iters=2)
+    with monkeypatch.context() as patch:
+        patch.setattr(json.JSONEncoder, 'iterencode', killed_after_three_chunks)
+        with pytest.raises(KeyboardInterrupt):
+            train_one(CONFIG, 'long_range', 'linear', work_dir, options)
+    assert not (tmp_path / 'linear' / RECORD_NAME).exists()
+    record = train_one(CONFIG, 'long_range', 'linear', work_dir, options)  # resumes: trains again
+    assert len(fake_training) == 2 and record['accuracy'] == 70.0
+    assert json.loads((tmp_path / 'linear' / RECORD_NAME).read_text()) == record
 
 
 def test_overrides_name_the_task_root_and_reject_unknown_tasks():

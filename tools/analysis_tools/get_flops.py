@@ -1,20 +1,18 @@
 """Params and FLOPs of the model of any mmsola config (or of its backbone alone).
 
-    python tools/analysis/get_flops.py CONFIG [--shape H W] [--backbone] [--cfg-options ...]
+    python tools/analysis_tools/get_flops.py CONFIG [--shape H W] [--backbone] [--cfg-options ...]
 
 FLOPs are multiply-accumulates (MACs) of matrix products and convolutions, global softmax
 attention included (see mmsola/analysis/flops.py). Default input shapes follow the papers:
 224 x 224 for classification, 1280 x 800 for detection, 2048 x 512 for segmentation.
 """
 import argparse
-import json
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
+from mmengine.fileio import dump
 
-import mmsola  # noqa: F401  (mmsola:: config scope)
-from mmsola.analysis.model_builder import build_model_from_config, model_complexity
-
-DEFAULT_SHAPES = dict(mmpretrain=(224, 224), mmdet=(800, 1280), mmseg=(512, 2048))
+from mmsola.analysis.flops import model_complexity
+from mmsola.analysis.loader import DEFAULT_SHAPES, load_model
 
 
 def main() -> None:
@@ -28,11 +26,8 @@ def main() -> None:
                         help='override config entries, e.g. model.backbone.layout=linear')
     args = parser.parse_args()
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.default_scope
-    model = build_model_from_config(cfg)
+    model = load_model(args.config, cfg_options=args.cfg_options)
+    scope = model.cfg.default_scope
     height, width = args.shape or DEFAULT_SHAPES[scope]
     result = model_complexity(model, scope, height, width, backbone_only=args.backbone)
 
@@ -46,9 +41,8 @@ def main() -> None:
     for name, flops in top[:12]:
         print(f'  {name:<40s} {flops / 1e9:8.3f} G')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(result, config=args.config, shape=[height, width], part=what), f,
-                      indent=2)
+        dump(dict(result, config=args.config, shape=[height, width], part=what), args.json,
+             indent=2)
 
 
 if __name__ == '__main__':

@@ -1,16 +1,17 @@
 """Long-range benchmark: one small model per layout, trained on the long-range and control tasks.
 
-    python tools/analysis/long_range.py [--layouts linear sola stage softmax]
+    python tools/analysis_tools/long_range.py [--layouts linear sola stage softmax]
         [--tasks long_range control] [--iters N] [--out-dir docs/analysis/long_range] ...
 
 Generates data/long_range if needed (tools/data/generate_shapes.py long-range), trains every
-(task, layout) with tools/train.py under the same budget, and writes long_range.{json,md,png}.
-Runs already recorded in their work dir are reused unless --force.
+(task, layout) under the same budget with the packaged tools/train.py (mmsola/.mim/tools), and
+writes long_range.{json,md,png}. Runs already recorded in their work dir are reused unless
+--force.
 """
 import argparse
 import dataclasses
 
-from mmsola.analysis.long_range import run_benchmark, write_report
+from mmsola.analysis.long_range import run_long_range_benchmark, write_long_range_report
 from mmsola.datasets import LONG_RANGE_TASKS, LongRangeSpec, generate_long_range
 from mmsola.models.backbones.layout import LAYOUT_PRESETS
 
@@ -46,9 +47,10 @@ def main(argv=None) -> None:
                                num_train=args.num_train, num_val=args.num_val)
     summary = generate_long_range(args.data_root, spec)
     print(f"data: {summary['root']} ({'reused' if summary['reused'] else 'written'})")
-    results = run_benchmark(args.config, args.layouts, args.tasks, args.data_root,
-                            args.work_dir, args.image_size, args.iters, args.force, args.seed)
-    for path in write_report(results, args.out_dir):
+    results = run_long_range_benchmark(args.config, args.layouts, args.tasks, args.data_root,
+                                       args.work_dir, args.image_size, args.iters, args.force,
+                                       args.seed)
+    for path in write_long_range_report(results, args.out_dir):
         print(f'wrote {path}')
 
 

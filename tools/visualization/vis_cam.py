@@ -1,31 +1,29 @@
-"""EigenCAM overlays of a backbone stage for any mmsola config (classification, detection or
+"""EigenCAM of a backbone output for any mmsola config (classification, detection or
 segmentation).
 
-    python tools/analysis/cam.py CONFIG IMAGE_OR_DIR [--checkpoint CKPT] [--stage -1]
-        [--out-dir DIR] [--device cpu] [--alpha 0.5] [--cfg-options ...]
+    python tools/visualization/vis_cam.py CONFIG IMAGE_OR_DIR [--checkpoint CKPT] [--stage -1]
+        [--out-dir DIR] [--cfg-options ...]
 
-Each image goes through the config's test pipeline (annotation loading dropped) and the
-model's data preprocessor; the map is the first principal component of the chosen backbone
-output (see mmsola/analysis/cam.py). One PNG per image: the input next to the image as fed with
-the map over it, titled with the predicted class (classification), with the boxes of score
-> 0.3 (detection) or the predicted mask's contours (segmentation).
+Each image goes through the task's own inference API (mmdet inference_detector, mmseg
+inference_model, mmpretrain ImageClassificationInferencer); the map is the first principal
+component of the chosen backbone output, its sign fixed to agree with the activation magnitude
+(see mmsola/analysis/cam.py). One PNG per image: the prediction as the task's visualizer draws
+it, next to the map over the image as the network saw it.
 """
 import argparse
 import sys
+from typing import Optional, Sequence
 
-import matplotlib
+from mmengine.config import DictAction
 
-matplotlib.use('Agg')
-
-from mmengine.config import DictAction  # noqa: E402
-
-from mmsola.analysis.cam import run_cam  # noqa: E402
+from mmsola.analysis.cam import run_cam
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_cam_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='config file (mmpretrain, mmdet or mmseg scope)')
-    parser.add_argument('images', metavar='IMAGE_OR_DIR', help='an image or a folder of images')
+    parser.add_argument('images', metavar='IMAGE_OR_DIR',
+                        help='an image, or a folder searched recursively for images')
     parser.add_argument('--checkpoint', help='weights to load (default: random initialisation)')
     parser.add_argument('--stage', type=int, default=-1,
                         help='index into the outputs the backbone returns (its out_indices); '
@@ -39,17 +37,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_cam_args(argv)
     try:
         written = run_cam(args.config, args.images, checkpoint=args.checkpoint, stage=args.stage,
-                          out_dir=args.out_dir, device=args.device, cfg_options=args.cfg_options,
+                          out_dir=args.out_dir, cfg_options=args.cfg_options, device=args.device,
                           alpha=args.alpha)
     except (FileNotFoundError, ValueError, IndexError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
-    for path in written:
-        print(path)
+    print('\n'.join(written))
     print(f'{len(written)} picture(s) written')
     return 0
 
