@@ -63,6 +63,21 @@ def test_atomic_put_leaves_nothing_behind_on_failure(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ['iter_2.pth']  # no partial file left
 
 
+def test_atomic_put_gives_files_the_mode_open_would(tmp_path):
+    """New files follow the umask (mkstemp alone makes them 0600: teammates could not read a
+    checkpoint); a replaced file keeps its mode."""
+    backend = AtomicLocalBackend()
+    old = os.umask(0o022)
+    try:
+        backend.put(b'weights', tmp_path / 'epoch_1.pth')
+        assert os.stat(tmp_path / 'epoch_1.pth').st_mode & 0o777 == 0o644
+        os.chmod(tmp_path / 'epoch_1.pth', 0o640)
+        backend.put(b'newer weights', tmp_path / 'epoch_1.pth')
+        assert os.stat(tmp_path / 'epoch_1.pth').st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
 def test_two_processes_train_with_gloo(shapes_workspace, tmp_path):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
