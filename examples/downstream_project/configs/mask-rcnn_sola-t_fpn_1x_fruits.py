@@ -1,7 +1,7 @@
 # A config of another project: SoLA-Vision-T Mask R-CNN from mmsola, on that project's own
 # COCO-format data. Only the dataset changes; model, schedule and runtime come from mmsola.
 #   python -m pip install mmsola   (or pip install -e <mmsola checkout>)
-#   python <mmdet>/.mim/tools/train.py configs/mask-rcnn_sola-t_fpn_1x_fruits.py   (mmdet's own tool)
+#   python <mmdet>/.mim/tools/train.py configs/mask-rcnn_sola-t_fpn_1x_fruits.py (mmdet's own tool)
 #   python <mmsola>/tools/train.py configs/mask-rcnn_sola-t_fpn_1x_fruits.py     (or mmsola's)
 _base_ = 'mmsola::mask_rcnn/mask-rcnn_sola-t_fpn_1x_coco.py'
 
