@@ -359,8 +359,8 @@ class SoLAVision(BaseModule):
                  act_cfg: dict = dict(type='GELU'),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         arch = self._resolve_arch(arch)
-        if self._pretrained_cfg(init_cfg) is not None and \
-                not self._pretrained_cfg(init_cfg).get('checkpoint'):
+        pretrained = self._pretrained_cfg(init_cfg)
+        if pretrained is not None and not pretrained.get('checkpoint'):
             raise ValueError("init_cfg of type 'Pretrained' needs a `checkpoint`")
         super().__init__(init_cfg=init_cfg)
 
