@@ -49,6 +49,10 @@ class RotaryEmbedding2d(nn.Module):
     def forward(self, height: int, width: int, device: torch.device,
                 dtype: torch.dtype = torch.float32) -> RotaryTable:
         """Return (sin, cos), each of shape (height * width, head_dim), row-major positions."""
+        if torch.compiler.is_compiling():
+            # torch.export / torch.compile (ONNX export): sizes may be symbolic, hence not
+            # hashable, and a cached table would become a constant of the graph; build it there.
+            return self._build(height, width, device, dtype)
         # Tables made under inference mode cannot be saved for a later backward pass.
         key = (height, width, device, dtype, torch.is_inference_mode_enabled())
         table = self._cache.get(key)
