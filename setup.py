@@ -106,6 +106,7 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={'mmsola': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
         install_requires=read_requirements('runtime.txt'),
-        extras_require={'tests': read_requirements('tests.txt')},
+        extras_require={'tests': read_requirements('tests.txt'),
+                        'deploy': read_requirements('deploy.txt')},
         zip_safe=False,
     )

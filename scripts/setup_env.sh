@@ -137,27 +137,28 @@ PYEOF
     [ -z "$(unmet "${MMCV_DEPS[@]}")" ] || "${PIP[@]}" -q "${MMCV_DEPS[@]}"
 fi
 
-step "OpenMMLab libraries and mmsola (editable, with test extras)"
+step "OpenMMLab libraries and mmsola (editable, with the tests and deploy extras)"
 # The stamp records what the editable install was made from; unchanged, nothing is reinstalled.
 STAMP="$VENV/.mmsola-install"
 STATE=$(cat "$REPO_DIR/setup.py" "$REPO_DIR/mmsola/version.py" "$REPO_DIR"/requirements/*.txt \
     | sha256sum | cut -d' ' -f1)
 STATE="$STATE $REPO_DIR"
-mapfile -t REQUIREMENTS < <(sed 's/#.*//' "$REPO_DIR"/requirements/{runtime,tests}.txt | awk 'NF')
+mapfile -t REQUIREMENTS < <(sed 's/#.*//' "$REPO_DIR"/requirements/{runtime,tests,deploy}.txt \
+    | awk 'NF')
 if [ "$(cat "$STAMP" 2>/dev/null)" = "$STATE" ] && [ -z "$(unmet "${REQUIREMENTS[@]}")" ] && \
    (cd / && "$PY" -c "import mmsola, sys; sys.exit(not mmsola.__file__.startswith('$REPO_DIR/'))"); then
     echo "already installed"
 else
     # No build isolation: setuptools is already in the venv, so no index is needed for mmsola.
-    "${PIP[@]}" -q --no-build-isolation -e "$REPO_DIR[tests]"
+    "${PIP[@]}" -q --no-build-isolation -e "$REPO_DIR[tests,deploy]"
     echo "$STATE" > "$STAMP"
 fi
 
 step "check"
 (cd / && "$PY" - <<'PYEOF'
-import mmcv, mmcv.ops, mmdet, mmengine, mmpretrain, mmseg, torch, torchvision
+import mmcv, mmcv.ops, mmdet, mmengine, mmpretrain, mmseg, onnxruntime, torch, torchvision
 import mmsola
-for mod in (torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, mmsola):
+for mod in (torch, torchvision, mmengine, mmcv, mmdet, mmseg, mmpretrain, onnxruntime, mmsola):
     print(f'{mod.__name__:12s} {mod.__version__}')
 PYEOF
 )
