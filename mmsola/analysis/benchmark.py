@@ -3,6 +3,11 @@
 The models take turns round by round after warm-up, so slow drifts of the machine hit all alike;
 the median and inter-quartile range of the rounds are reported. Peak memory is measured on a
 CPU in a fresh process per (model, setting) (:func:`peak_memory_cpu`), on a GPU by its allocator.
+
+With ``onnxruntime=True`` every backbone is also exported to ONNX at each benchmarked shape
+(fixed shape, so that every model gets the same treatment) and its ONNX Runtime session
+(CPUExecutionProvider, intra-op threads = torch's) takes its turn in the same rounds as the
+eager models; its rows carry ``runtime='onnxruntime'`` (eager rows ``'eager'``).
 """
 import ctypes
 import json
@@ -10,9 +15,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from functools import partial
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -25,6 +31,8 @@ from .plotting import pyplot
 #: to the OS when freed, so the resident set follows the live tensors (with glibc's default, freed
 #: tensors stay in the heap and the high-water mark depends on fragmentation).
 MEMORY_PROBE_ENV = {'MALLOC_MMAP_THRESHOLD_': str(64 * 1024)}
+#: Row label suffix of each runtime in the tables.
+RUNTIME_LABELS = {'eager': '', 'onnxruntime': ' (ORT)'}
 
 
 def build_backbone(cfg: dict) -> nn.Module:
@@ -63,6 +71,34 @@ def make_step(model: nn.Module, inputs: torch.Tensor, mode: str,
                 for p in model.parameters():
                     p.grad = None
     return step
+
+
+def make_onnxruntime_step(model: nn.Module, inputs: torch.Tensor, path: str
+                          ) -> Tuple[Callable[[], None], Dict[str, float]]:
+    """Export ``model`` (eval mode) to the ONNX file ``path`` at the fixed shape of ``inputs``
+    and return a callable running one ONNX Runtime inference pass on ``inputs``, with what the
+    export cost and how far ONNX Runtime's first output lies from the eager model's.
+
+    The session uses the CPUExecutionProvider with torch's number of intra-op threads, and its
+    idle threads do not spin after a pass (they would take the cores from the next model).
+
+    Returns:
+        ``(step, info)``: ``info`` holds ``export_s`` and ``max_abs_diff``.
+    """
+    from mmsola.deployment.onnx_export import INPUT_NAME, create_session, export_onnx
+
+    model.eval()
+    export_s = export_onnx(model, path, (inputs.shape[0], *inputs.shape[2:]), dynamic=False,
+                           output_names=['out'])
+    session = create_session(path, torch.get_num_threads(), spinning=False)
+    feed = {INPUT_NAME: inputs.detach().cpu().float().numpy()}
+    with torch.inference_mode():
+        expected = model(inputs)[0].float().cpu().numpy()
+    max_abs_diff = float(abs(session.run(None, feed)[0] - expected).max())
+
+    def step() -> None:
+        session.run(None, feed)
+    return step, dict(export_s=export_s, max_abs_diff=max_abs_diff)
 
 
 def time_interleaved(steps: Dict[str, Callable[[], None]], device: torch.device,
@@ -146,33 +182,67 @@ def measure_backbones(backbones: Dict[str, dict], shapes: Sequence[Sequence[int]
                       modes: Sequence[str] = ('infer', ), device: str = 'cpu',
                       dtype: torch.dtype = torch.float32, warmup: int = 2, rounds: int = 5,
                       measure_memory: bool = True, max_global_tokens: Optional[int] = None,
-                      log: Callable[[str], None] = print) -> dict:
+                      log: Callable[[str], None] = print, onnxruntime: bool = False,
+                      export_dir: Optional[str] = None) -> dict:
     """Measure every backbone (name -> registry config) at every (B, H, W) shape and mode into a
     JSON-able dict, skipping a shape where a global softmax layer of the model would attend over
-    more than ``max_global_tokens`` tokens."""
+    more than ``max_global_tokens`` tokens.
+
+    ``onnxruntime``: also time each backbone's ONNX Runtime session in inference mode
+    (:func:`make_onnxruntime_step`), in the same rounds; the ONNX files go to ``export_dir``
+    (default: a temporary folder, removed afterwards). CPU and float32 only.
+
+    Raises:
+        ValueError: for ``onnxruntime`` with a device other than the CPU or a dtype other than
+            float32.
+    """
     torch_device = torch.device(device)
+    if onnxruntime and (torch_device.type != 'cpu' or dtype != torch.float32):
+        raise ValueError(f'onnxruntime: the ONNX Runtime runs are CPU float32 only, got device '
+                         f'{device} and dtype {dtype}')
     built = {name: build_backbone(cfg).to(torch_device) for name, cfg in backbones.items()}
     rows = []
-    for mode in modes:
-        for shape in shapes:
-            steps = {}
-            for name, model in built.items():
-                tokens = largest_global_attention(model, *shape[1:])
-                if max_global_tokens is not None and tokens > max_global_tokens:
-                    rows.append(dict(model=name, shape=list(shape), mode=mode, skipped=(
-                        f'global softmax over {tokens} tokens (> --max-global-tokens)')))
-                    continue
-                inputs = torch.randn(shape[0], 3, *shape[1:], device=torch_device)
-                steps[name] = make_step(model, inputs, mode, dtype)
-            log(f'[benchmark] {mode} {shape}: {", ".join(steps)}')
-            for name, samples in time_interleaved(steps, torch_device, warmup, rounds).items():
-                memory = None if not measure_memory else (
-                    peak_memory_cuda(steps[name], torch_device) if torch_device.type == 'cuda'
-                    else peak_memory_cpu(backbones[name], shape, mode, torch.get_num_threads()))
-                rows.append(dict(model=name, shape=list(shape), mode=mode,
-                                 latency_s=summarise(samples), peak_memory_mib=memory))
+    with tempfile.TemporaryDirectory(prefix='mmsola-benchmark-onnx-') as scratch:
+        for mode in modes:
+            for shape in shapes:
+                steps, runtime_of, export_info = {}, {}, {}
+                for name, model in built.items():
+                    tokens = largest_global_attention(model, *shape[1:])
+                    if max_global_tokens is not None and tokens > max_global_tokens:
+                        rows.append(dict(model=name, shape=list(shape), mode=mode, skipped=(
+                            f'global softmax over {tokens} tokens (> --max-global-tokens)')))
+                        continue
+                    inputs = torch.randn(shape[0], 3, *shape[1:], device=torch_device)
+                    steps[name] = make_step(model, inputs, mode, dtype)
+                    runtime_of[name] = (name, 'eager')
+                    if onnxruntime and mode == 'infer':
+                        key = name + RUNTIME_LABELS['onnxruntime']
+                        path = os.path.join(export_dir or scratch,
+                                            f"{name}_{'x'.join(map(str, shape))}.onnx")
+                        log(f'[benchmark] exporting {name} at {shape} to ONNX')
+                        steps[key], export_info[key] = make_onnxruntime_step(model, inputs, path)
+                        runtime_of[key] = (name, 'onnxruntime')
+                log(f'[benchmark] {mode} {shape}: {", ".join(steps)}')
+                for key, samples in time_interleaved(steps, torch_device, warmup,
+                                                     rounds).items():
+                    name, runtime = runtime_of[key]
+                    memory = None if not measure_memory or runtime != 'eager' else (
+                        peak_memory_cuda(steps[key], torch_device)
+                        if torch_device.type == 'cuda'
+                        else peak_memory_cpu(backbones[name], shape, mode,
+                                             torch.get_num_threads()))
+                    rows.append(dict(model=name, shape=list(shape), mode=mode, runtime=runtime,
+                                     latency_s=summarise(samples), peak_memory_mib=memory,
+                                     **export_info.get(key, {})))
+                steps.clear()  # releases the ONNX Runtime sessions before the next shape
     return dict(environment=environment(torch_device, dtype), models=list(backbones),
-                modes=list(modes), warmup=warmup, rounds=rounds, rows=rows)
+                modes=list(modes), warmup=warmup, rounds=rounds,
+                runtimes=['eager', 'onnxruntime'] if onnxruntime else ['eager'], rows=rows)
+
+
+def row_label(row: dict) -> str:
+    """A row's model name, with ' (ORT)' for an ONNX Runtime row."""
+    return row['model'] + RUNTIME_LABELS[row.get('runtime', 'eager')]
 
 
 def markdown_table(results: dict) -> str:
@@ -190,11 +260,11 @@ def markdown_table(results: dict) -> str:
         for r in (r for r in results['rows'] if r['mode'] == mode):
             shape = 'x'.join(map(str, r['shape']))
             if r.get('skipped'):
-                lines.append(f"| {r['model']} | {shape} | skipped: {r['skipped']} | | |")
+                lines.append(f"| {row_label(r)} | {shape} | skipped: {r['skipped']} | | |")
                 continue
             t = r['latency_s']
             memory = f"{r['peak_memory_mib']:.0f}" if r['peak_memory_mib'] is not None else ''
-            lines.append(f"| {r['model']} | {shape} | {t['median'] * 1e3:.1f} "
+            lines.append(f"| {row_label(r)} | {shape} | {t['median'] * 1e3:.1f} "
                          f"[{t['q1'] * 1e3:.1f}-{t['q3'] * 1e3:.1f}] | "
                          f"{r['shape'][0] / t['median']:.2f} | {memory} |")
         lines.append('')
@@ -206,15 +276,19 @@ def plot_benchmark(results: dict, path: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for mode, style in (('infer', '-o'), ('train', '--s')):
-        for model in results['models']:
-            rows = sorted((r for r in results['rows'] if r['model'] == model and r['mode'] == mode
-                           and not r.get('skipped') and r['shape'][0] == 1),
-                          key=lambda r: r['shape'][1] * r['shape'][2])
-            pixels = [r['shape'][1] * r['shape'][2] for r in rows]
-            for axis, values in zip(axes, ([r['latency_s']['median'] * 1e3 for r in rows],
-                                           [r['peak_memory_mib'] for r in rows])):
-                if len(rows) > 1 and None not in values:
-                    axis.plot(pixels, values, style, label=f'{model} ({mode})')
+        for runtime in results.get('runtimes', ['eager']):
+            for model in results['models']:
+                rows = sorted((r for r in results['rows'] if r['model'] == model and
+                               r['mode'] == mode and r.get('runtime', 'eager') == runtime and
+                               not r.get('skipped') and r['shape'][0] == 1),
+                              key=lambda r: r['shape'][1] * r['shape'][2])
+                pixels = [r['shape'][1] * r['shape'][2] for r in rows]
+                line_style = style if runtime == 'eager' else ':^'
+                for axis, values in zip(axes, ([r['latency_s']['median'] * 1e3 for r in rows],
+                                               [r['peak_memory_mib'] for r in rows])):
+                    if len(rows) > 1 and None not in values:
+                        axis.plot(pixels, values, line_style,
+                                  label=f'{model}{RUNTIME_LABELS[runtime]} ({mode})')
     for axis, label in zip(axes, ('latency (ms)', 'peak memory (MiB)')):
         axis.set(xscale='log', yscale='log', xlabel='pixels per image (batch 1)', ylabel=label)
         axis.grid(True, which='both', alpha=0.3)
