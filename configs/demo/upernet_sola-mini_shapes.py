@@ -62,7 +62,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-max_iters = 800
+max_iters = 1600
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.01))
 param_scheduler = [
@@ -71,7 +71,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(by_epoch=False, interval=200, max_keep_ckpts=2, save_last=True))
+    checkpoint=dict(by_epoch=False, interval=800, max_keep_ckpts=1, save_last=True))
 
 # Seeded, so that the demo reproduces its numbers on the same machine.
 randomness = dict(seed=0)

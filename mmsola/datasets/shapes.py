@@ -57,11 +57,11 @@ class ShapesSpec:
     """
     seed: int = 0
     image_size: int = 128
-    num_train: int = 200
-    num_val: int = 50
+    num_train: int = 1000
+    num_val: int = 100
     max_objects: int = 4
-    cls_per_class_train: int = 60
-    cls_per_class_val: int = 20
+    cls_per_class_train: int = 1500
+    cls_per_class_val: int = 100
     min_visible_pixels: int = 40
 
     def __post_init__(self) -> None:
