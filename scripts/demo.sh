@@ -1,46 +1,90 @@
 #!/usr/bin/env bash
-# The main job on a machine with no COCO, no ADE20K and no GPU: generate the embedded shapes
-# dataset, train a SoLA-Vision Mask R-CNN on it with tools/train.py (and UperNet if asked),
-# evaluate with mmdet's (mmseg's) metric, and draw the predictions.
-#   bash scripts/demo.sh            (make demo runs the set-up first)
-# Environment: DEMO_TASKS (default "det"; "det seg" adds the UperNet), WORK_DIR=work_dirs,
-# VENV=.venv (the environment made by make install)
+# The main job: a leaderboard reproduction in miniature on the embedded shapes data, every step a
+# tool of the project (`make demo` runs the set-up first):
+#   1. tools/data/generate_shapes.py writes data/shapes (kept when it already holds that data);
+#   2. tools/train.py pretrains the demo classifier (mmpretrain);
+#   3. tools/model_converters/cls_to_backbone.py turns its checkpoint into a backbone checkpoint;
+#   4. tools/train.py fine-tunes the demo Mask R-CNN (mmdet) and UperNet (mmseg) from it;
+#   5. tools/test.py evaluates the three with their libraries' metrics and draws predictions;
+#   6. tools/analysis_tools/metafile.py writes the run's metafile and prints its table.
+# Every run gets a folder of its own, $WORK_DIR/demo/<date>_<time>; $WORK_DIR/demo/latest points
+# to the last one that finished, so a second run never mixes its results with the first's.
+# Environment: WORK_DIR (default work_dirs), VENV (default .venv), DEMO_SEED (default 0: the
+# shipped seed), DEMO_PRETRAIN (default 1; 0 trains the detector and segmentor from scratch, as
+# the comparison in the README), DEMO_RUN (a run folder name instead of the date and time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(realpath -m "${VENV:-.venv}")/bin/python
 WORK_DIR=${WORK_DIR:-work_dirs}
-TASKS=${DEMO_TASKS:-det}
+SEED=${DEMO_SEED:-0}
+PRETRAIN=${DEMO_PRETRAIN:-1}
+case "$PRETRAIN" in 0|1) ;; *) echo "DEMO_PRETRAIN must be 0 or 1, got '$PRETRAIN'" >&2; exit 2;; esac
+case "$SEED" in ''|*[!0-9]*) echo "DEMO_SEED must be a non-negative integer, got '$SEED'" >&2; exit 2;; esac
+
+RUN=${DEMO_RUN:-$(date +%Y%m%d_%H%M%S)}
+RUN_DIR="$WORK_DIR/demo/$RUN"
+if [ -e "$RUN_DIR" ]; then
+    echo "[demo] $RUN_DIR exists already; choose another DEMO_RUN (or remove it)" >&2
+    exit 2
+fi
+mkdir -p "$RUN_DIR"
+START=$(date +%s)
+step() { echo; echo "[demo $(date +%H:%M:%S), $(( $(date +%s) - START )) s] $*"; }
 
 declare -A CONFIGS=(
+    [cls]=configs/demo/sola-mini_shapes.py
     [det]=configs/demo/mask-rcnn_sola-mini_fpn_shapes.py
     [seg]=configs/demo/upernet_sola-mini_shapes.py
 )
+TASKS=(det seg)
+[ "$PRETRAIN" = 1 ] && TASKS=(cls det seg)
 
-echo "[demo] generating data/shapes"
+train_and_test() {  # task, then extra tools/train.py arguments
+    local task=$1 config=${CONFIGS[$1]}
+    shift
+    step "training $config -> $RUN_DIR/$task"
+    "$PY" tools/train.py "$config" --work-dir "$RUN_DIR/$task" \
+        --cfg-options "randomness.seed=$SEED" "$@"
+    step "evaluating $(cat "$RUN_DIR/$task/last_checkpoint")"
+    "$PY" tools/test.py "$config" "$(cat "$RUN_DIR/$task/last_checkpoint")" \
+        --work-dir "$RUN_DIR/$task/test" --show-dir "$RUN_DIR/$task/predictions"
+}
+
+step "generating data/shapes"
 "$PY" tools/data/generate_shapes.py --out data/shapes
 
-for task in $TASKS; do
-    config=${CONFIGS[$task]:?unknown task $task (det or seg)}
-    run_dir="$WORK_DIR/demo_$task"
-    echo "[demo] training $config -> $run_dir"
-    "$PY" tools/train.py "$config" --work-dir "$run_dir"
-    checkpoint=$(cat "$run_dir/last_checkpoint")
-    echo "[demo] evaluating $checkpoint"
-    "$PY" tools/test.py "$config" "$checkpoint" --work-dir "$run_dir/test" \
-        --show-dir "$run_dir/predictions"
+FINETUNE_ARGS=()
+if [ "$PRETRAIN" = 1 ]; then
+    train_and_test cls
+    step "converting the classifier's checkpoint for the dense tasks"
+    BACKBONE="$RUN_DIR/cls/backbone.pth"
+    "$PY" tools/model_converters/cls_to_backbone.py "$(cat "$RUN_DIR/cls/last_checkpoint")" \
+        "$BACKBONE"
+    # _delete_: the configs' init_cfg is None, which a dict cannot be merged into.
+    FINETUNE_ARGS=(model.backbone.init_cfg._delete_=True model.backbone.init_cfg.type=Pretrained
+                   "model.backbone.init_cfg.checkpoint=$BACKBONE")
+fi
+for task in det seg; do
+    train_and_test "$task" "${FINETUNE_ARGS[@]}"
 done
 
-echo
-echo "[demo] results (tools/analysis_tools/metafile.py; FLOPs at each task's paper input size)"
-metafile="$WORK_DIR/demo_metafile.yml"
-rm -f "$metafile"
-for task in $TASKS; do
-    "$PY" tools/analysis_tools/metafile.py results "$WORK_DIR/demo_$task/test" \
-        --metafile "$metafile" --name "$(basename "${CONFIGS[$task]}" .py)" --dataset shapes
+step "results (tools/analysis_tools/metafile.py; FLOPs at each task's paper input size)"
+metafile="$RUN_DIR/metafile.yml"
+suffix=$([ "$PRETRAIN" = 1 ] && echo "" || echo "_scratch")
+for task in "${TASKS[@]}"; do
+    "$PY" tools/analysis_tools/metafile.py results "$RUN_DIR/$task/test" \
+        --metafile "$metafile" --name "$(basename "${CONFIGS[$task]}" .py)$suffix" --dataset shapes
 done
 "$PY" tools/analysis_tools/metafile.py fill "$metafile"
-"$PY" tools/analysis_tools/metafile.py table "$metafile"
-echo "metafile: $metafile"
-for task in $TASKS; do
-    echo "prediction images: $WORK_DIR/demo_$task/predictions"
+"$PY" tools/analysis_tools/metafile.py table "$metafile" | tee "$RUN_DIR/results.md"
+# mmseg logs the per-class IoU table; the metafile keeps only the mean.
+seg_log=$(ls "$RUN_DIR"/seg/test/*/*.log | tail -n 1)
+{ echo; echo "Segmentation, per class (mmseg IoUMetric, $seg_log):"; echo
+  sed -n '/per class results/,/Iter(test)/p' "$seg_log" | grep '^[|+]'; } | tee -a "$RUN_DIR/results.md"
+ln -sfn "$RUN" "$WORK_DIR/demo/latest"
+echo
+echo "run folder: $RUN_DIR (also $WORK_DIR/demo/latest); seed $SEED; $(( $(date +%s) - START )) s"
+echo "metafile: $metafile; table: $RUN_DIR/results.md"
+for task in "${TASKS[@]}"; do
+    echo "prediction images ($task): $RUN_DIR/$task/predictions"
 done
