@@ -30,7 +30,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size),
+    dict(type='ResizeEdge', scale=image_size, edge='short'),  # keeps a user image's aspect
     dict(type='PackInputs'),
 ]
 dataset = dict(_delete_=True, type='CustomDataset', data_root=data_root)

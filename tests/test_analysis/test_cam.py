@@ -118,11 +118,11 @@ def image_dir(tmp_path):
 
 
 # The demo pipelines bring 48 x 80 to: 77 x 128 (mmdet/mmseg Resize to fit 128 x 128, mmdet then
-# pads to a multiple of 32: 96 x 128) and 128 x 213 (mmpretrain ResizeEdge, short side 128).
+# pads to a multiple of 32: 96 x 128) and 64 x 106 (mmpretrain ResizeEdge, short side 64).
 # SoLA-Vision output i has stride 2^(i + 2). Segmentation runs sliding-window inference here, so
 # the backbone never sees the whole image during inference and the tool runs it once more.
 DEMO_RUNS = [
-    ('sola-mini_shapes.py', [], (128, 213), (192, 4, 7)),
+    ('sola-mini_shapes.py', [], (64, 106), (192, 2, 4)),
     ('mask-rcnn_sola-mini_fpn_shapes.py', ['--stage', '1'], (96, 128), (64, 12, 16)),
     ('upernet_sola-mini_shapes.py',
      ['--cfg-options', 'model.test_cfg.mode=slide', 'model.test_cfg.crop_size=(64,64)',
