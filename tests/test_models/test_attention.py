@@ -14,20 +14,33 @@ def phi(x):
     return F.elu(x) + 1
 
 
+def pair_norms(x):
+    d = x.shape[-1] // 2
+    return torch.sqrt(x[..., :d]**2 + x[..., d:]**2)
+
+
+def reference_normaliser(fq, fk, rotary):
+    """Mean over keys of the products, or with rotary of their pair-norm bound: (B, h, N, 1)."""
+    if rotary:
+        fq, fk = pair_norms(fq), pair_norms(fk)
+    return (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)
+
+
 def reference_mala(q, k, v, rotary):
     """Materialised weights s_ij = (beta_i * scale * rq_i . rk_j - gamma_i) / N, then s @ v."""
     n, d = k.shape[-2], k.shape[-1]
     scale = d**-0.5
     fq, fk = phi(q), phi(k)
     z = scale * (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)  # (B, h, N, 1)
+    beta = 1 + 1 / (scale * reference_normaliser(fq, fk, rotary) + 1e-6)
     rq, rk = (apply_rotary(fq, rotary), apply_rotary(fk, rotary)) if rotary else (fq, fk)
-    weights = ((1 + 1 / (z + 1e-6)) * scale * (rq @ rk.transpose(-2, -1)) - z) / n
+    weights = (beta * scale * (rq @ rk.transpose(-2, -1)) - z) / n
     return weights @ v, weights
 
 
 def reference_elu(q, k, v, rotary):
     fq, fk = phi(q), phi(k)
-    normaliser = (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)
+    normaliser = reference_normaliser(fq, fk, rotary)
     rq, rk = (apply_rotary(fq, rotary), apply_rotary(fk, rotary)) if rotary else (fq, fk)
     weights = (rq @ rk.transpose(-2, -1)) / k.shape[-2] / (normaliser + 1e-6)
     return weights @ v, weights
@@ -76,6 +89,31 @@ def test_weights_sum_to_one_without_rotary(reference):
     _, weights = reference(q, k, v, None)
     torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_rotary_linear_weights_stay_bounded_where_the_plain_normaliser_vanishes():
+    """Queries on the first feature of each rotation pair, keys on the second: phi(q) . phi(k)
+    is near zero, the rotated products are not. Dividing by the former made training diverge."""
+    height, width, dims = 6, 6, 8
+    big, small = torch.full((dims // 2, ), 3.0), torch.full((dims // 2, ), -12.0)
+    q = torch.cat((big, small)).expand(1, 1, height * width, dims).double()
+    k = torch.cat((small, big)).expand(1, 1, height * width, dims).double()
+    v = torch.randn(1, 1, height * width, dims, dtype=torch.float64)
+    rotary = RotaryEmbedding2d(dims)(height, width, q.device, torch.float64)
+    fq, fk = phi(q), phi(k)
+    rotated = apply_rotary(fq, rotary) @ apply_rotary(fk, rotary).transpose(-2, -1)
+    unrotated_sum = (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)
+    assert (rotated.abs().mean(-1, keepdim=True) / unrotated_sum).max() > 1e3  # the trap
+    _, weights = reference_elu(q, k, v, rotary)
+    assert weights.abs().sum(-1).max() <= 1 + 1e-9
+    out = elu_linear_attention(q, k, v, rotary)
+    assert out.abs().max() <= v.abs().max() * (1 + 1e-9)
+    _, mala_weights = reference_mala(q, k, v, rotary)
+    # (1 + 1/n) n from the rotated products, plus the magnitude term gamma = z <= n
+    bound = 1 + 2 * dims**-0.5 * reference_normaliser(fq, fk, rotary).squeeze(-1)
+    assert (mala_weights.abs().sum(-1) <= bound * (1 + 1e-9)).all()
+    torch.testing.assert_close(magnitude_aware_linear_attention(q, k, v, rotary),
+                               mala_weights @ v, rtol=1e-9, atol=1e-10)
 
 
 def test_mala_keeps_query_magnitude_where_plain_linear_cancels_it():

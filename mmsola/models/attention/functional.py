@@ -22,6 +22,34 @@ def _at_least_float32(*tensors: torch.Tensor):
     return tuple(t.float() if t.element_size() < 4 else t for t in tensors)
 
 
+def rotation_pair_norms(x: torch.Tensor) -> torch.Tensor:
+    """Norms of the pairs ``(x_i, x_{i+d/2})`` that rotary encoding rotates: (..., d) -> (..., d/2).
+
+    Rotary encoding turns each pair by an angle, so ``|rot(a) . rot(b)| <= pair_norms(a) .
+    pair_norms(b)`` (Cauchy-Schwarz per pair), whatever the angles.
+    """
+    first, second = x.chunk(2, dim=-1)
+    return (first.square() + second.square()).clamp_min(1e-12).sqrt()
+
+
+def _rotated_normaliser(q: torch.Tensor, k: torch.Tensor,
+                        rotary: Optional[RotaryTable]) -> torch.Tensor:
+    """Normaliser (B, h, N, 1) of linear attention on positive features ``q``, ``k``.
+
+    Without rotary encoding it is ``q_i . mean_m k_m``, the sum of the products it divides. With
+    rotary encoding that sum is no bound: rotation mixes each pair's two features, so
+    ``rot(q_i) . rot(k_j)`` stays large while ``q_i . k_j`` is near zero (a query whose weight sits
+    on the features that keys leave near zero). Dividing by it then gives unbounded weights, and
+    training diverged at learning rates >= 2e-3. The pair-norm product bounds every rotated
+    product, so the weights' absolute values sum to at most one; it equals ``q_i . mean_m k_m``
+    when the two features of every pair agree.
+    """
+    if rotary is None:
+        return q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1)
+    return rotation_pair_norms(q) @ rotation_pair_norms(k).mean(
+        dim=-2, keepdim=True).transpose(-2, -1)
+
+
 def magnitude_aware_linear_attention(q: torch.Tensor,
                                      k: torch.Tensor,
                                      v: torch.Tensor,
@@ -33,11 +61,12 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
     With phi = elu + 1, ``z_i = scale * phi(q_i) . mean_m phi(k_m)``, ``beta_i = 1 + 1 / z_i`` and
     ``gamma_i = z_i``, the weights are
 
-        s_ij = (beta_i * scale * rot(phi(q_i)) . rot(phi(k_j)) - gamma_i) / N
+        s_ij = (beta_i * scale * phi(q_i) . phi(k_j) - gamma_i) / N
 
-    which sum to one over j (exactly so without rotary encoding) while growing with the query's
-    magnitude, unlike plain linear attention whose normalisation cancels it. Rotary encoding
-    ``rot`` enters the query-key products only, not ``z``. Evaluated as
+    which sum to one while growing with the query's magnitude, unlike plain linear attention
+    whose normalisation cancels it. With rotary encoding ``rot`` on the query-key products,
+    ``beta_i = 1 + 1 / n_i`` with the bound ``n_i`` of :func:`_rotated_normaliser` (scaled), so
+    that the weights stay bounded; ``gamma_i`` stays ``z_i``. Evaluated as
     ``beta_i * scale * rot(phi(q_i)) @ (sum_j rot(phi(k_j))^T v_j / N) - gamma_i * mean_j v_j``.
     """
     out_dtype = v.dtype
@@ -47,10 +76,11 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
         num_tokens = k.shape[-2]
         q, k = elu_feature_map(q), elu_feature_map(k)
         z = scale * (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1))  # (B, h, N, 1)
+        normaliser = z if rotary is None else scale * _rotated_normaliser(q, k, rotary)
         if rotary is not None:
             q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
         state = (k.transpose(-2, -1) @ v) * (scale / num_tokens)  # (B, h, d, d)
-        out = (1.0 + 1.0 / (z + eps)) * (q @ state) - z * v.mean(dim=-2, keepdim=True)
+        out = (1.0 + 1.0 / (normaliser + eps)) * (q @ state) - z * v.mean(dim=-2, keepdim=True)
     return out.to(out_dtype)
 
 
@@ -61,8 +91,9 @@ def elu_linear_attention(q: torch.Tensor,
                          eps: float = 1e-6) -> torch.Tensor:
     """Plain linear attention with phi = elu + 1, in O(N d^2).
 
-    ``s_ij = rot(phi(q_i)) . rot(phi(k_j)) / (phi(q_i) . sum_m phi(k_m))``: the normaliser is
-    taken without rotary encoding, so the weights sum to one when ``rotary`` is None.
+    ``s_ij = rot(phi(q_i)) . rot(phi(k_j)) / (N n_i)`` with the normaliser ``n_i`` of
+    :func:`_rotated_normaliser`: ``phi(q_i) . mean_m phi(k_m)`` without rotary encoding, so the
+    weights sum to one; with it, a bound that keeps their absolute values' sum at most one.
     """
     out_dtype = v.dtype
     with torch.autocast(device_type=q.device.type, enabled=False):
@@ -70,7 +101,7 @@ def elu_linear_attention(q: torch.Tensor,
         num_tokens = k.shape[-2]
         q, k = elu_feature_map(q), elu_feature_map(k)
         # Means instead of sums over N: the same ratio, with terms of order one.
-        normaliser = q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1)  # (B, h, N, 1)
+        normaliser = _rotated_normaliser(q, k, rotary)  # (B, h, N, 1)
         if rotary is not None:
             q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
         state = (k.transpose(-2, -1) @ v) / num_tokens  # (B, h, d, d)
