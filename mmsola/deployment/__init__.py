@@ -7,7 +7,7 @@ from .onnx_export import (DEFAULT_TOLERANCE, DEFAULT_VERIFY_SHAPES, EXPORT_OUTPU
                           BackboneForExport, ClassifierForExport, ExportableAdaptiveAvgPool2d,
                           ExportRefusedError, RawImageModel, SegmentorForExport, VerifiedShape,
                           create_session, exportable_copy, export_metadata, export_onnx,
-                          input_channel_order, parse_input_shape, task_of_model, verify_onnx,
+                          input_channel_order, task_of_model, verify_onnx,
                           wrap_for_export)
 
 __all__ = [
@@ -15,6 +15,6 @@ __all__ = [
     'ClassifierForExport', 'ExportableAdaptiveAvgPool2d', 'ExportRefusedError', 'RawImageModel',
     'SegmentorForExport', 'VerifiedShape', 'build_test_evaluator', 'create_session',
     'evaluate_onnx', 'exportable_copy', 'export_metadata', 'export_onnx', 'images_for_graph',
-    'input_channel_order', 'parse_input_shape', 'task_of_model', 'verify_onnx',
+    'input_channel_order', 'task_of_model', 'verify_onnx',
     'wrap_for_export'
 ]

@@ -51,23 +51,6 @@ class ExportRefusedError(ValueError):
     """The config's model is not one this exporter writes (a detector, an unknown task)."""
 
 
-def parse_input_shape(text: str) -> Tuple[int, int, int]:
-    """``'BxHxW'`` (e.g. ``'1x224x224'``) -> (B, H, W), every entry a positive integer.
-
-    Raises:
-        ValueError: quoting ``text`` when it is not three positive integers joined by ``x``.
-    """
-    parts = text.lower().split('x')
-    try:
-        values = tuple(int(part) for part in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or min(values) < 1:
-        raise ValueError(f'{text!r} is not BATCHxHEIGHTxWIDTH with three positive integers, '
-                         'e.g. 1x224x224')
-    return values  # type: ignore[return-value]
-
-
 class RawImageModel(nn.Module):
     """A task model behind the data preprocessor's normalisation: 0-255 images in, outputs out.
 

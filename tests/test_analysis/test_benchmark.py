@@ -1,14 +1,17 @@
 """The side-by-side benchmark on a tiny setting: every peer builds, rows and reports appear."""
+import argparse
 import json
 import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmsola.analysis import benchmark
 from mmsola.analysis.benchmark import (MEMORY_PROBE_ENV, build_backbone,
                                        largest_global_attention, peak_memory_cpu, summarise)
+from mmsola.utils.cli import input_shape
 
 #: A SoLA-Vision small enough for a memory probe in a few seconds.
 TINY_SOLA = dict(type='mmsola.SoLAVision', layout='L,L,LS,L', early_fusion=False,
@@ -114,3 +117,20 @@ def test_memory_probe_is_a_function_run_in_a_fresh_process(monkeypatch):
     assert env['MALLOC_MMAP_THRESHOLD_'] == MEMORY_PROBE_ENV['MALLOC_MMAP_THRESHOLD_']
     # a training step of 2 x 16 x 64 x 64 stem maps and more: above 1 MiB, far below 1 GiB
     assert 1 < peak < 1024
+
+
+
+@pytest.mark.parametrize('text', ['0x224x224', '1x224', 'axbxc', '1x-3x4'])
+def test_input_shape_type_names_what_a_shape_must_be(text):
+    with pytest.raises(argparse.ArgumentTypeError, match='BATCHxHEIGHTxWIDTH with three positive'):
+        input_shape(text)
+    assert input_shape('2X97x131') == (2, 97, 131)
+
+
+def test_benchmark_refuses_a_bad_shape_naming_the_option(repo_root):
+    """The benchmark and the ONNX exporter share one argparse type (mmsola.utils.cli)."""
+    out = subprocess.run(
+        [sys.executable, os.path.join(repo_root, 'tools', 'analysis_tools', 'benchmark.py'),
+         '--shapes', '0x224x224'], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "argument --shapes: '0x224x224' is not BATCHxHEIGHTxWIDTH" in out.stderr

@@ -23,6 +23,7 @@ import torch
 from mmsola.analysis.benchmark import (build_backbone, measure_backbones, row_label,
                                        time_interleaved, write_benchmark_report)
 from mmsola.analysis.flops import count_complexity
+from mmsola.utils.cli import input_shape
 
 #: name -> backbone config, built through MMEngine's registry tree.
 BACKBONES: Dict[str, dict] = {
@@ -40,15 +41,6 @@ BACKBONES: Dict[str, dict] = {
 #: The peers compared by default; the checkpointing variants differ only when training.
 DEFAULT_MODELS = [name for name in BACKBONES if not name.endswith(('-recompute', '-cp'))]
 DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
-
-
-def parse_shape(text: str) -> Tuple[int, int, int]:
-    """'BxHxW' -> (B, H, W)."""
-    try:
-        batch, height, width = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'shape {text!r} is not BATCHxHEIGHTxWIDTH') from None
-    return batch, height, width
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, size: int = 2048) -> float:
@@ -120,7 +112,7 @@ def main() -> None:
     parser.add_argument('--models', nargs='+', default=DEFAULT_MODELS, choices=list(BACKBONES),
                         help='default: %(default)s (the checkpointing variants only matter for '
                         '--modes train)')
-    parser.add_argument('--shapes', nargs='+', type=parse_shape,
+    parser.add_argument('--shapes', nargs='+', type=input_shape,
                         default=[(8, 224, 224), (1, 512, 512), (1, 1024, 1024), (1, 800, 1280),
                                  (1, 2048, 2048)])
     parser.add_argument('--modes', nargs='+', default=['infer'], choices=['infer', 'train'])

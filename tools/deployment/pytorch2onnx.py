@@ -17,22 +17,15 @@ import sys
 from mmengine.config import DictAction
 
 from mmsola.analysis.loader import load_model
+from mmsola.utils.cli import input_shape
 from mmsola.deployment import (DEFAULT_TOLERANCE, DEFAULT_VERIFY_SHAPES, EXPORT_OUTPUTS,
                                ExportRefusedError, export_metadata, export_onnx,
-                               input_channel_order, parse_input_shape, task_of_model,
+                               input_channel_order, task_of_model,
                                verify_onnx, wrap_for_export)
 
 #: (B, H, W) of the example input of a dynamic export: B >= 2 and H != W, so that the exporter
 #: neither specialises the batch to 1 nor ties the height to the width.
 DYNAMIC_EXAMPLE_SHAPE = (2, 224, 256)
-
-
-def shape_option(text: str):
-    """argparse type of --shape and --verify-shapes: 'BxHxW' -> (B, H, W)."""
-    try:
-        return parse_input_shape(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_export_args(argv=None) -> argparse.Namespace:
@@ -42,11 +35,11 @@ def parse_export_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='the ONNX file to write')
     parser.add_argument('--backbone', action='store_true',
                         help='export the backbone alone (one output per out_indices entry)')
-    parser.add_argument('--shape', type=shape_option, metavar='BxHxW',
+    parser.add_argument('--shape', type=input_shape, metavar='BxHxW',
                         help='fix batch, height and width (default: all three dynamic)')
     parser.add_argument('--verify', action='store_true',
                         help='compare ONNX Runtime with PyTorch after the export')
-    parser.add_argument('--verify-shapes', type=shape_option, nargs='+', metavar='BxHxW',
+    parser.add_argument('--verify-shapes', type=input_shape, nargs='+', metavar='BxHxW',
                         help='input shapes of --verify (default: '
                         f"{' '.join('{}x{}x{}'.format(*s) for s in DEFAULT_VERIFY_SHAPES)}, or "
                         '--shape when given)')
