@@ -17,7 +17,11 @@ model = dict(
         arch=dict(_delete_=True, embed_dims=(32, 64, 128, 192), depths=(1, 1, 3, 1),
                   num_heads=(1, 2, 4, 6)),
         drop_path_rate=0.0,
-        layer_scale_init=None,
+        # layer scale (1e-6, the recipe's) and PyTorch's default init of the linear layers: with
+        # neither, the attention branches hold the demo models on a plateau for 1000+ steps
+        # (README, 'What limits the demo')
+        init_cfg=dict(_delete_=True, type='Kaiming', layer='Linear', a=5**0.5,
+                      mode='fan_in', nonlinearity='leaky_relu', distribution='uniform'),
         conv_norm_cfg=dict(type='BN')),
     neck=dict(in_channels=[32, 64, 128, 192], out_channels=fpn_channels),
     rpn_head=dict(
