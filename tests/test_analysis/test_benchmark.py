@@ -119,7 +119,6 @@ def test_memory_probe_is_a_function_run_in_a_fresh_process(monkeypatch):
     assert 1 < peak < 1024
 
 
-
 @pytest.mark.parametrize('text', ['0x224x224', '1x224', 'axbxc', '1x-3x4'])
 def test_input_shape_type_names_what_a_shape_must_be(text):
     with pytest.raises(argparse.ArgumentTypeError, match='BATCHxHEIGHTxWIDTH with three positive'):

@@ -39,10 +39,9 @@ def _rotated_normaliser(q: torch.Tensor, k: torch.Tensor,
     Without rotary encoding it is ``q_i . mean_m k_m``, the sum of the products it divides. With
     rotary encoding that sum is no bound: rotation mixes each pair's two features, so
     ``rot(q_i) . rot(k_j)`` stays large while ``q_i . k_j`` is near zero (a query whose weight sits
-    on the features that keys leave near zero). Dividing by it then gives unbounded weights, and
-    training diverged at learning rates >= 2e-3. The pair-norm product bounds every rotated
-    product, so the weights' absolute values sum to at most one; it equals ``q_i . mean_m k_m``
-    when the two features of every pair agree.
+    on the features that keys leave near zero), and dividing by it gives unbounded weights. The
+    pair-norm product bounds every rotated product, so the weights' absolute values sum to at
+    most one; it equals ``q_i . mean_m k_m`` when the two features of every pair agree.
     """
     if rotary is None:
         return q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1)
