@@ -60,7 +60,7 @@ if [ "$PRETRAIN" = 1 ]; then
     BACKBONE="$RUN_DIR/cls/backbone.pth"
     "$PY" tools/model_converters/cls_to_backbone.py "$(cat "$RUN_DIR/cls/last_checkpoint")" \
         "$BACKBONE"
-    # _delete_: the configs' init_cfg is None, which a dict cannot be merged into.
+    # _delete_: replace the configs' init_cfg (their from-scratch init) instead of merging into it.
     FINETUNE_ARGS=(model.backbone.init_cfg._delete_=True model.backbone.init_cfg.type=Pretrained
                    "model.backbone.init_cfg.checkpoint=$BACKBONE")
 fi
