@@ -7,8 +7,9 @@ One call writes, under one root folder, the three layouts the OpenMMLab librarie
   for mmdet's ``CocoDataset``;
 * ``seg_maps/{train,val}/*.png``: per-pixel class indices (0 = background) of the same images,
   for mmseg's ``BaseSegDataset``;
-* ``cls/{train,val}/<class>/*.png``: one shape per image, class-per-folder, for mmpretrain's
-  ``CustomDataset``.
+* ``cls/{train,val}/<class>/<class>_*.png``: one shape per image, class-per-folder, for
+  mmpretrain's ``CustomDataset``; file names are unique across the folders, because the
+  visualisation hooks name their pictures after them.
 
 Every image is drawn from its own random stream seeded by (seed, split, index), so the data is
 identical across runs and machines, and asking for more images keeps the earlier ones.
@@ -26,7 +27,7 @@ from .staging import write_generated_folder
 
 SHAPE_CLASSES = ('circle', 'square', 'triangle')
 #: Bumped whenever the generated files change, so that old folders are rebuilt.
-SHAPES_FORMAT_VERSION = 1
+SHAPES_FORMAT_VERSION = 2
 SPLITS = ('train', 'val')
 
 
@@ -178,7 +179,8 @@ def _write_shapes_split(root: str, split: str, split_id: int, spec: ShapesSpec) 
             center = tuple(rng.uniform(radius, spec.image_size - radius, 2))
             mask = _shape_mask(name, center, radius, rng.uniform(0, 2 * np.pi), spec.image_size)
             image[mask] = rng.uniform(0, 255, 3)
-            Image.fromarray(image.astype(np.uint8)).save(osp.join(folder, f'{index:06d}.png'))
+            file_name = osp.join(folder, f'{name}_{index:06d}.png')
+            Image.fromarray(image.astype(np.uint8)).save(file_name)
     return dict(images=len(images), instances=len(annotations),
                 cls_images=per_class * len(SHAPE_CLASSES))
 

@@ -51,6 +51,16 @@ def test_annotations_are_consistent(tmp_path):
     assert sorted(os.listdir(root / 'cls' / 'val')) == ['circle', 'square', 'triangle']
 
 
+def test_classification_file_names_are_unique_across_classes(tmp_path):
+    # mmpretrain's VisualizationHook names a picture after its image's file name: shared names
+    # would leave one class's pictures only.
+    root = tmp_path / 'shapes'
+    generate_shapes(str(root), SMALL)
+    names = [name for _, _, files in os.walk(root / 'cls' / 'train') for name in files]
+    assert len(names) == 3 * SMALL.cls_per_class_train
+    assert len(set(names)) == len(names)
+
+
 def test_validation_names_the_broken_annotation(tmp_path):
     root = tmp_path / 'shapes'
     generate_shapes(str(root), SMALL)
