@@ -3,7 +3,9 @@
 # trained at 64 x 64: the shapes then have the pixel size they have in the 128 x 128 scenes of
 # the detection and segmentation demos, and a step costs a third. Mixup/CutMix and random crops
 # are left out: the first need far more steps than a demo has, the second cut off the corners
-# that tell the classes apart.
+# that tell the classes apart. The head reads globally average-pooled stage-4 features: with
+# the recipe's ProjectionPoolNeck (1 x 1 conv, BN, SiLU, then pooling) the classifier stayed
+# near 80 % on two of three seeds (README, 'What limits the demo').
 # Data: python tools/data/generate_shapes.py (writes data/shapes).
 _base_ = '../sola/sola-t_8xb128_in1k.py'
 
@@ -21,8 +23,8 @@ model = dict(
         # (README, 'What limits the demo')
         init_cfg=dict(type='Kaiming', layer='Linear', a=5**0.5, mode='fan_in',
                       nonlinearity='leaky_relu', distribution='uniform')),
-    neck=dict(in_channels=192, out_channels=256),
-    head=dict(num_classes=3, in_channels=256, topk=(1, )),
+    neck=dict(_delete_=True, type='GlobalAveragePooling'),
+    head=dict(num_classes=3, in_channels=192, topk=(1, )),
     train_cfg=dict(_delete_=True))
 data_preprocessor = dict(num_classes=3)
 
@@ -50,7 +52,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
-max_iters = 2500
+max_iters = 2000
 train_cfg = dict(_delete_=True, by_epoch=False, max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
