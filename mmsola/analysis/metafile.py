@@ -177,9 +177,9 @@ def task_metrics(scope: str) -> List[str]:
 
 def metafile_table(metafiles: Sequence[str], link_dir: Optional[str] = None) -> str:
     """A markdown table of the models of ``metafiles``: name, params, FLOPs (with the input
-    shape), one column per metric of the models' tasks (and of their ``Results``), and a link
-    to the config, relative to ``link_dir`` (default: the path in the metafile). The metrics of
-    a model without ``Results`` read "not yet trained"."""
+    shape), one column per metric that a model reports in its ``Results`` or, for a model
+    without ``Results``, would report (read "not yet trained"), and a link to the config,
+    relative to ``link_dir`` (default: the path in the metafile)."""
     models = []
     for path in metafiles:
         for model in load_metafile(path)['Models']:
@@ -187,8 +187,9 @@ def metafile_table(metafiles: Sequence[str], link_dir: Optional[str] = None) -> 
             models.append((model, config, Config.fromfile(config).default_scope))
     metric_names: List[str] = []
     for model, _, scope in models:
-        names = task_metrics(scope)
-        names += [name for result in model.get('Results', []) for name in result['Metrics']]
+        results = model.get('Results')
+        names = ([name for result in results for name in result['Metrics']] if results else
+                 task_metrics(scope))
         metric_names += [name for name in dict.fromkeys(names) if name not in metric_names]
     shapes = {DEFAULT_SHAPES[scope] for _, _, scope in models}
     flops_header = 'FLOPs'

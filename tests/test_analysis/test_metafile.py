@@ -141,6 +141,18 @@ def test_table_with_trained_and_untrained_models(tmp_path):
         f'| `b` | 2.00 M | 1.00 G | {NOT_TRAINED} | {NOT_TRAINED} | [config](b.py) |']
 
 
+def test_table_has_no_column_that_only_an_untrained_model_would_fill(tmp_path):
+    # a run evaluated with box AP only (e.g. a detector without masks) gets no empty mask column
+    (tmp_path / 'det.py').write_text(DET_CONFIG)
+    metafile = write_yaml(tmp_path / 'metafile.yml', {'Models': [
+        {'Name': 'det', 'Config': str(tmp_path / 'det.py'),
+         'Results': [{'Task': 'Object Detection', 'Dataset': 'shapes',
+                      'Metrics': {'box AP': 61.0}}]}]})
+    rows = metafile_table([metafile], link_dir=str(tmp_path)).splitlines()
+    assert rows[0] == '| model | params | FLOPs @ 1280 x 800 | box AP | config |'
+    assert rows[2] == '| `det` | - | - | 61.0 | [config](det.py) |'
+
+
 def test_table_of_mixed_input_shapes_names_the_shape_per_row(tmp_path):
     (tmp_path / 'det.py').write_text(DET_CONFIG)
     (tmp_path / 'seg.py').write_text(SEG_CONFIG)
