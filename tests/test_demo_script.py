@@ -1,7 +1,8 @@
 """scripts/demo.sh refuses what would mix or lose results, before it trains anything.
 
-The full run takes 17-30 minutes depending on the machine (README); these checks cover what it does before the first
-step: bad knobs are named, and a run folder that exists already is never written into.
+The full run takes 17-30 minutes depending on the machine (README); these checks cover what it
+does before the first step: bad knobs are named, and a run folder that exists already is never
+written into.
 """
 import os
 import subprocess
