@@ -15,6 +15,7 @@ of another package that registers into the root.
   token mixer registered in ``mmsola.registry.MODELS`` is named ``'mmsola.MyMixer'``; one
   registered in MMEngine's root ``MODELS`` (or the task library's) by its bare name.
 """
+from mmengine.registry import DATASETS as ROOT_DATASETS
 from mmengine.registry import MODEL_WRAPPERS as ROOT_MODEL_WRAPPERS
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as ROOT_OPTIM_WRAPPER_CONSTRUCTORS
@@ -28,3 +29,5 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     locations=['mmsola.engine'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper', parent=ROOT_MODEL_WRAPPERS, scope='mmsola', locations=['mmsola.engine'])
+DATASETS = Registry(
+    'dataset', parent=ROOT_DATASETS, scope='mmsola', locations=['mmsola.datasets'])

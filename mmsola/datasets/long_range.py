@@ -26,10 +26,13 @@ import dataclasses
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from mmengine.dataset import BaseDataset
 from PIL import Image
+
+from mmsola.registry import DATASETS
 
 from .shapes import SHAPE_CLASSES, SPLITS, _shape_mask, _texture, check_integer_fields
 from .staging import write_generated_folder
@@ -39,7 +42,7 @@ LABELS = ('different', 'same')
 PALETTE = ((220, 50, 50), (40, 170, 60), (50, 90, 220))
 COLOUR_JITTER = 15
 #: Bumped whenever the generated files change, so that old folders are rebuilt.
-LONG_RANGE_FORMAT_VERSION = 2
+LONG_RANGE_FORMAT_VERSION = 3
 FRAME_WIDTH = 3
 Cell = Tuple[int, int]  # (row, column) on the board
 
@@ -81,10 +84,10 @@ def _palette_colour(rng: np.random.Generator, index: int) -> np.ndarray:
     return np.asarray(PALETTE[index], float) + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, 3)
 
 
-def _framed_patch(rng: np.random.Generator, cell: int,
-                  colour_index: int) -> Tuple[int, np.ndarray]:
+def _framed_patch(rng: np.random.Generator, cell: int, colour_index: int,
+                  frame_width: int = FRAME_WIDTH) -> Tuple[int, np.ndarray]:
     """A shape of a random class and its (cell, cell, 3) uint8 patch: white frame, plain grey
-    interior, the shape in palette colour ``colour_index``, pixel noise.
+    interior, the shape in palette colour ``colour_index`` (cut to the interior), pixel noise.
 
     Every palette colour is more than 100 (Euclidean, 0-255 RGB) from any interior grey.
     """
@@ -93,11 +96,13 @@ def _framed_patch(rng: np.random.Generator, cell: int,
     colour = _palette_colour(rng, colour_index)
     patch = np.empty((cell, cell, 3))
     patch[:] = 255.0
-    patch[FRAME_WIDTH:-FRAME_WIDTH, FRAME_WIDTH:-FRAME_WIDTH] = interior
+    patch[frame_width:-frame_width, frame_width:-frame_width] = interior
     radius = rng.uniform(0.28, 0.38) * cell
     centre = tuple(cell / 2 + rng.uniform(-0.08, 0.08, 2) * cell)
     mask = _shape_mask(SHAPE_CLASSES[label], centre, radius, rng.uniform(0, 2 * np.pi), cell)
-    patch[mask] = colour
+    inside = np.zeros_like(mask)
+    inside[frame_width:-frame_width, frame_width:-frame_width] = True
+    patch[mask & inside] = colour  # the frame stays whole
     return label, np.clip(patch + rng.normal(0, 4, patch.shape), 0, 255).astype(np.uint8)
 
 
@@ -208,3 +213,161 @@ def generate_long_range(root: str, spec: LongRangeSpec = LongRangeSpec(),
 
     return write_generated_folder(root, 'long_range', LONG_RANGE_FORMAT_VERSION,
                                   dataclasses.asdict(spec), build, force=force)
+
+
+# Boards drawn on the fly, with the distance between the deciding cells as the knob.
+
+
+@dataclasses.dataclass(frozen=True)
+class BoardSpec:
+    """One setting of the distance benchmark.
+
+    Args:
+        seed: seed of the scene stream (each scene is drawn from (seed, split, index)).
+        image_size: side of the square images, in pixels; a multiple of ``grid``.
+        grid: cells per side of the board.
+        distance: cells between the two framed cells along both axes: they sit on a diagonal,
+            ``distance`` rows and ``distance`` columns apart (1: touching at a corner;
+            ``grid - 1``: opposite corners of the board).
+        num_distractors: unframed shapes per board.
+    """
+    seed: int = 0
+    image_size: int = 96
+    grid: int = 6
+    distance: int = 1
+    num_distractors: int = 4
+
+    def __post_init__(self) -> None:
+        check_integer_fields(self)
+        if self.image_size % self.grid or self.image_size // self.grid < 12:
+            raise ValueError(f'BoardSpec.image_size ({self.image_size}) must be a multiple of '
+                             f'grid ({self.grid}) with cells of at least 12 pixels')
+        if not 1 <= self.distance < self.grid:
+            raise ValueError(f'BoardSpec.distance must be in [1, grid - 1 = {self.grid - 1}], '
+                             f'got {self.distance}')
+        if self.num_distractors > self.grid * self.grid - 2:
+            raise ValueError(f'BoardSpec.num_distractors ({self.num_distractors}) leaves no '
+                             f'room on a {self.grid} x {self.grid} board')
+
+    @property
+    def cell_size(self) -> int:
+        return self.image_size // self.grid
+
+    @property
+    def frame_width(self) -> int:
+        return max(2, self.cell_size // 10)
+
+    @property
+    def pixel_distance(self) -> float:
+        """Distance between the centres of the two framed cells, in pixels."""
+        return float(np.hypot(self.distance, self.distance) * self.cell_size)
+
+
+def diagonal_pairs(grid: int, distance: int) -> List[Tuple[Cell, Cell]]:
+    """Every pair of cells ``distance`` rows and ``distance`` columns apart, on either diagonal
+    direction; ``distance = grid - 1`` leaves the two pairs of opposite corners."""
+    pairs = []
+    for row in range(grid - distance):
+        for col in range(grid):
+            for other_col in (col + distance, col - distance):
+                if 0 <= other_col < grid:
+                    pairs.append(((row, col), (row + distance, other_col)))
+    return pairs
+
+
+def draw_board(spec: BoardSpec, split_id: int, index: int) -> Dict[str, object]:
+    """Draw board ``index`` of a split.
+
+    The random stream does not depend on ``spec.distance``: for one (seed, split, index), boards
+    at different distances share the colours, the framed patches, the background and, apart from
+    a distractor that would sit on a framed cell, the distractors; only where the framed cells
+    are differs.
+
+    Returns:
+        dict with ``image`` ((S, S, 3) uint8, RGB), ``label`` (0 different, 1 same),
+        ``colours`` and ``classes`` of the two framed shapes, ``framed`` (their two cells) and
+        ``distractors`` (list of (cell, palette index)).
+    """
+    rng = np.random.default_rng([spec.seed, split_id, index])
+    grid, cell = spec.grid, spec.cell_size
+    same = index % 2 == 1
+    first = int(rng.integers(len(PALETTE)))
+    second = first if same else int((first + rng.integers(1, len(PALETTE))) % len(PALETTE))
+    pairs = diagonal_pairs(grid, spec.distance)
+    framed = pairs[int(rng.random() * len(pairs))]
+    if rng.integers(2):
+        framed = framed[::-1]
+    (first_class, first_patch), (second_class, second_patch) = (
+        _framed_patch(rng, cell, first, spec.frame_width),
+        _framed_patch(rng, cell, second, spec.frame_width))
+
+    image = _texture(rng, spec.image_size)
+    order = rng.permutation(grid * grid)
+    free = [(int(i) // grid, int(i) % grid) for i in order if (i // grid, i % grid) not in framed]
+    distractors = []
+    for at in free[:spec.num_distractors]:  # a stream per cell: the same at every distance
+        cell_rng = np.random.default_rng([spec.seed, split_id, index, 1 + at[0] * grid + at[1]])
+        distractors.append((at, _distractor(cell_rng, image, cell, at)))
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    for (row, col), patch in zip(framed, (first_patch, second_patch)):
+        image[row * cell:(row + 1) * cell, col * cell:(col + 1) * cell] = patch
+    return dict(image=image, label=int(same), colours=(first, second),
+                classes=(first_class, second_class), framed=framed, distractors=distractors)
+
+
+@DATASETS.register_module()
+class LongRangeBoards(BaseDataset):
+    """Same-colour boards (see :func:`draw_board`) drawn when they are read, for mmpretrain.
+
+    Nothing is written to disk, and every index is a different board: a training run over
+    ``num_samples`` >= iterations x batch size never sees a board twice, so it cannot memorise.
+    A sample is a dict with ``img`` ((S, S, 3) uint8, BGR, as ``LoadImageFromFile`` gives),
+    ``img_shape``, ``ori_shape`` and ``gt_label``; the pipeline starts from there (e.g.
+    ``[dict(type='PackInputs')]``).
+
+    Args:
+        distance: see :class:`BoardSpec`.
+        split: ``'train'`` or ``'val'``: separate scene streams of the same seed.
+        num_samples: the dataset's length.
+        seed, image_size, grid, num_distractors: see :class:`BoardSpec`.
+        pipeline: transforms applied to every sample.
+        test_mode: as in MMEngine's ``BaseDataset``.
+    """
+    METAINFO = dict(classes=LABELS)
+
+    def __init__(self,
+                 distance: int,
+                 split: str = 'train',
+                 num_samples: int = 1000,
+                 seed: int = 0,
+                 image_size: int = BoardSpec.image_size,
+                 grid: int = BoardSpec.grid,
+                 num_distractors: int = BoardSpec.num_distractors,
+                 pipeline: Sequence = (),
+                 test_mode: bool = False,
+                 **kwargs) -> None:
+        if split not in SPLITS:
+            raise ValueError(f'LongRangeBoards.split must be one of {SPLITS}, got {split!r}')
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f'LongRangeBoards.num_samples must be a positive integer, got '
+                             f'{num_samples!r}')
+        self.spec = BoardSpec(seed=seed, image_size=image_size, grid=grid, distance=distance,
+                              num_distractors=num_distractors)
+        self.split_id = SPLITS.index(split)
+        self.num_samples = num_samples
+        super().__init__(pipeline=list(pipeline), test_mode=test_mode, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        return [dict(sample_idx=index) for index in range(self.num_samples)]
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        board = draw_board(self.spec, self.split_id, info['sample_idx'])
+        image = np.ascontiguousarray(board['image'][..., ::-1])
+        info.update(img=image, img_shape=image.shape[:2], ori_shape=image.shape[:2],
+                    gt_label=board['label'])
+        return info
+
+    def get_gt_labels(self) -> np.ndarray:
+        """Labels alternate by index: odd boards are ``same``."""
+        return np.arange(self.num_samples) % 2
