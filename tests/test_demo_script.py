@@ -6,6 +6,7 @@ written into.
 """
 import os
 import subprocess
+import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO_ROOT, 'scripts', 'demo.sh')
@@ -33,3 +34,37 @@ def test_bad_knobs_are_named(tmp_path):
     out = run_demo(tmp_path, DEMO_PRETRAIN='yes')
     assert out.returncode == 2 and 'DEMO_PRETRAIN' in out.stderr
     assert not (tmp_path / 'work_dirs').exists()
+
+
+def test_a_failed_fine_tune_stops_the_other_and_shows_its_log(tmp_path):
+    """The two fine-tunes run side by side: when one fails, the demo stops the other (its
+    python process too), prints the end of the failed one's log and exits non-zero."""
+    venv = tmp_path / 'venv'
+    (venv / 'bin').mkdir(parents=True)
+    seg_pid = tmp_path / 'seg.pid'
+    # a stand-in interpreter: data generation succeeds, the detector fails after a second, the
+    # segmentor would train for a minute
+    (venv / 'bin' / 'python').write_text(f"""#!/usr/bin/env bash
+case "$*" in
+  *generate_shapes*) exit 0;;
+  *train.py*mask-rcnn*) sleep 1; echo "KeyError: broken detector config"; exit 3;;
+  *train.py*upernet*) echo $$ > {seg_pid}; sleep 60; exit 0;;
+esac
+exit 0
+""")
+    (venv / 'bin' / 'python').chmod(0o755)
+    started = time.time()
+    out = run_demo(tmp_path, VENV=str(venv), DEMO_PRETRAIN='0', DEMO_RUN='broken')
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert time.time() - started < 30
+    assert 'fine-tuning det failed' in out.stderr
+    assert 'KeyError: broken detector config' in out.stderr
+    pid = int(seg_pid.read_text())
+    for _ in range(20):  # SIGTERM is delivered at once; give the process a moment to go
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f'the segmentor (pid {pid}) was left running')
