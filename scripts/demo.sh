@@ -7,7 +7,10 @@
 #   4. tools/train.py fine-tunes the demo Mask R-CNN (mmdet) and UperNet (mmseg) from it, side
 #      by side (logs in the run folder);
 #   5. tools/test.py evaluates the three with their libraries' metrics and draws predictions;
-#   6. tools/analysis_tools/metafile.py writes the run's metafile and prints its table.
+#   6. tools/analysis_tools/metafile.py writes each task's metafile (params, FLOPs, metrics) and
+#      prints the run's table.
+# Steps 4-6 run as two chains side by side: [classifier test, Mask R-CNN, its test, the two
+# metafiles] and [UperNet, its test, its metafile]; the first is the shorter one.
 # Every run gets a folder of its own, $WORK_DIR/demo/<date>_<time>; $WORK_DIR/demo/latest points
 # to the last one that finished, so a second run never mixes its results with the first's.
 # Environment: WORK_DIR (default work_dirs), VENV (default .venv), DEMO_SEED (default 0: the
@@ -40,23 +43,33 @@ declare -A CONFIGS=(
 TASKS=(det seg)
 [ "$PRETRAIN" = 1 ] && TASKS=(cls det seg)
 
-train_and_test() {  # task, then extra tools/train.py arguments
+train() {  # task, then extra tools/train.py arguments
     local task=$1 config=${CONFIGS[$1]}
     shift
     step "training $config -> $RUN_DIR/$task"
     "$PY" tools/train.py "$config" --work-dir "$RUN_DIR/$task" \
         --cfg-options "randomness.seed=$SEED" "$@"
+}
+
+test_and_tabulate() {  # task: its test, predictions and metafile ($RUN_DIR/<task>/metafile.yml)
+    local task=$1 config=${CONFIGS[$1]}
     step "evaluating $(cat "$RUN_DIR/$task/last_checkpoint")"
     "$PY" tools/test.py "$config" "$(cat "$RUN_DIR/$task/last_checkpoint")" \
         --work-dir "$RUN_DIR/$task/test" --show-dir "$RUN_DIR/$task/predictions"
+    step "metafile of $task (FLOPs at the task's paper input size)"
+    "$PY" tools/analysis_tools/metafile.py results "$RUN_DIR/$task/test" \
+        --metafile "$RUN_DIR/$task/metafile.yml" --name "$(basename "$config" .py)$SUFFIX" \
+        --dataset shapes
+    "$PY" tools/analysis_tools/metafile.py fill "$RUN_DIR/$task/metafile.yml"
 }
 
 step "generating data/shapes"
 "$PY" tools/data/generate_shapes.py --out data/shapes
 
+SUFFIX=$([ "$PRETRAIN" = 1 ] && echo "" || echo "_scratch")
 FINETUNE_ARGS=()
 if [ "$PRETRAIN" = 1 ]; then
-    train_and_test cls
+    train cls
     step "converting the classifier's checkpoint for the dense tasks"
     BACKBONE="$RUN_DIR/cls/backbone.pth"
     "$PY" tools/model_converters/cls_to_backbone.py "$(cat "$RUN_DIR/cls/last_checkpoint")" \
@@ -70,18 +83,25 @@ fi
 # one, measured on 2 cores), so two one-thread runs finish well before the two runs in a row.
 THREADS=$(( $(nproc) / 2 ))
 [ "$THREADS" -ge 1 ] || THREADS=1
+detection_chain() {
+    if [ "$PRETRAIN" = 1 ]; then test_and_tabulate cls; fi
+    train det "${FINETUNE_ARGS[@]}"
+    test_and_tabulate det
+}
+segmentation_chain() {
+    train seg "${FINETUNE_ARGS[@]}"
+    test_and_tabulate seg
+}
 declare -A PIDS
-for task in det seg; do
-    step "fine-tuning ${CONFIGS[$task]} in the background, $THREADS thread(s); log $RUN_DIR/$task.log"
-    OMP_NUM_THREADS=$THREADS train_and_test "$task" "${FINETUNE_ARGS[@]}" \
-        > "$RUN_DIR/$task.log" 2>&1 &
-    PIDS[$task]=$!
-done
-# progress: every 100th training iteration and the metrics of both logs, named by task
+step "fine-tuning side by side, $THREADS thread(s) each; logs $RUN_DIR/det.log, $RUN_DIR/seg.log"
+OMP_NUM_THREADS=$THREADS detection_chain > "$RUN_DIR/det.log" 2>&1 &
+PIDS[det]=$!
+OMP_NUM_THREADS=$THREADS segmentation_chain > "$RUN_DIR/seg.log" 2>&1 &
+PIDS[seg]=$!
 tail -n +1 -F "$RUN_DIR/det.log" "$RUN_DIR/seg.log" 2>/dev/null > >(awk '
     /^==> .*det\.log <==$/ { task = "det"; next }
     /^==> .*seg\.log <==$/ { task = "seg"; next }
-    /^\[demo |Iter\(train\) \[ *[0-9]*00\/|Iter\((val|test)\) \[[0-9\/]+\] +(coco|aAcc)/ {
+    /^\[demo |Iter\(train\) \[ *[0-9]*00\/|Iter\((val|test)\) \[[0-9\/]+\] +(coco|aAcc|accuracy)/ {
         print "[" task "] " $0; fflush() }') &
 PROGRESS=$!
 stop_background() {  # the fine-tunes (their python processes too) and the progress reader
@@ -99,15 +119,10 @@ done
 trap - EXIT
 kill "$PROGRESS" 2>/dev/null || true
 
-step "results (tools/analysis_tools/metafile.py; FLOPs at each task's paper input size)"
-metafile="$RUN_DIR/metafile.yml"
-suffix=$([ "$PRETRAIN" = 1 ] && echo "" || echo "_scratch")
-for task in "${TASKS[@]}"; do
-    "$PY" tools/analysis_tools/metafile.py results "$RUN_DIR/$task/test" \
-        --metafile "$metafile" --name "$(basename "${CONFIGS[$task]}" .py)$suffix" --dataset shapes
-done
-"$PY" tools/analysis_tools/metafile.py fill "$metafile"
-"$PY" tools/analysis_tools/metafile.py table "$metafile" | tee "$RUN_DIR/results.md"
+step "results"
+metafiles=()
+for task in "${TASKS[@]}"; do metafiles+=("$RUN_DIR/$task/metafile.yml"); done
+"$PY" tools/analysis_tools/metafile.py table "${metafiles[@]}" | tee "$RUN_DIR/results.md"
 # mmseg logs the per-class IoU table; the metafile keeps only the mean.
 seg_log=$(ls "$RUN_DIR"/seg/test/*/*.log | tail -n 1)
 { echo; echo "Segmentation, per class (mmseg IoUMetric, $seg_log):"; echo
@@ -115,7 +130,7 @@ seg_log=$(ls "$RUN_DIR"/seg/test/*/*.log | tail -n 1)
 ln -sfn "$RUN" "$WORK_DIR/demo/latest"
 echo
 echo "run folder: $RUN_DIR (also $WORK_DIR/demo/latest); seed $SEED; $(( $(date +%s) - START )) s"
-echo "metafile: $metafile; table: $RUN_DIR/results.md"
+echo "metafiles: ${metafiles[*]}; table: $RUN_DIR/results.md"
 for task in "${TASKS[@]}"; do
     echo "prediction images ($task): $RUN_DIR/$task/predictions"
 done

@@ -1,6 +1,6 @@
 """scripts/demo.sh refuses what would mix or lose results, before it trains anything.
 
-The full run takes 17-30 minutes depending on the machine (README); these checks cover what it
+The full run takes 21-27 minutes on this machine kind (README); these checks cover what it
 does before the first step: bad knobs are named, and a run folder that exists already is never
 written into.
 """

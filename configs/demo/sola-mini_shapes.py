@@ -54,7 +54,9 @@ test_evaluator = val_evaluator
 
 max_iters = 2000
 train_cfg = dict(_delete_=True, by_epoch=False, max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+# fused=True: the same AdamW in one kernel per parameter group (the recipe gives every parameter
+# its own group); on the demo UperNet its step took 9 ms instead of 22 (2 threads), of a 0.3-0.5 s training step.
+optim_wrapper = dict(optimizer=dict(lr=1e-3, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=100, end=max_iters),

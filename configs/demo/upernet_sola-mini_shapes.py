@@ -68,7 +68,9 @@ test_dataloader = val_dataloader
 
 max_iters = 2000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
-optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.01))
+# fused=True: the same AdamW in one kernel per parameter group (the recipe gives every parameter
+# its own group); on the demo UperNet its step took 9 ms instead of 22 (2 threads), of a 0.3-0.5 s training step.
+optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.01, fused=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='PolyLR', eta_min=0.0, power=1.0, begin=100, end=max_iters, by_epoch=False),
