@@ -4,13 +4,13 @@ from .cam import eigen_cam, principal_projection, run_cam
 from .erf import compute_erf, erf_radius, run_erf_analysis
 from .flops import count_complexity, model_complexity, sdpa_flop_jit
 from .loader import build_model, latest_run_scalars, list_images, load_model
-from .long_range import run_long_range_benchmark
+from .long_range import run_long_range_study
 from .metafile import (add_results, fill_metafile, load_metafile, metafile_table,
                        write_readme_table)
 
 __all__ = [
     'build_model', 'load_model', 'list_images', 'latest_run_scalars', 'count_complexity',
     'model_complexity', 'sdpa_flop_jit', 'compute_erf', 'erf_radius', 'run_erf_analysis',
-    'eigen_cam', 'principal_projection', 'run_cam', 'run_long_range_benchmark', 'add_results',
+    'eigen_cam', 'principal_projection', 'run_cam', 'run_long_range_study', 'add_results',
     'fill_metafile', 'load_metafile', 'metafile_table', 'write_readme_table'
 ]

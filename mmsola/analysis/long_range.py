@@ -1,150 +1,331 @@
-"""Train one small model per layout on the long-range and control tasks; tabulate and plot."""
+"""The long-range study: layouts x distances x seeds on the same-colour boards, with statistics.
+
+Each run trains the benchmark config (``configs/long_range``) with one layout, one distance
+between the two deciding cells and one seed, in a fresh ``tools/train.py`` process, and keeps
+its final validation accuracy. The records of all runs form a ledger (``long_range.json``, a list
+of dicts): a run whose record is already there with the same budget is not trained again, so
+the study resumes after an interruption, on this machine or on another one.
+"""
+import concurrent.futures
 import datetime
-import itertools
+import math
 import os
 import os.path as osp
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmengine.fileio import dump, load, put_text
+from mmengine.fileio import dump, load
 
-from mmsola.datasets.long_range import LONG_RANGE_TASKS
-from mmsola.engine.cli import load_config
-from .flops import model_complexity
-from .loader import latest_run_scalars, load_model
+from mmsola.models.backbones.layout import LINEAR, SOFTMAX, preset_layout
+from .loader import latest_run_scalars
 from .plotting import pyplot
 
-RECORD_NAME = 'long_range_run.json'
 METRIC = 'accuracy/top1'
+#: The record of a finished run, in its work dir.
+RECORD_NAME = 'long_range_run.json'
 #: The package's copy of tools/train.py (setup.py: a symlink in editable installs, else a copy).
 TRAIN_SCRIPT = osp.join(osp.dirname(osp.dirname(__file__)), '.mim', 'tools', 'train.py')
+#: Record fields that must agree for a ledger record to stand for a requested run.
+BUDGET_FIELDS = ('max_iters', 'batch_size', 'image_size', 'grid')
 
 
-def task_overrides(task: str, layout: str, data_root: str, max_iters: Optional[int] = None,
-                   seed: Optional[int] = None) -> Dict[str, object]:
-    """The ``--cfg-options`` that turn the benchmark config into the run (task, layout)."""
-    if task not in LONG_RANGE_TASKS:
-        raise ValueError(f'unknown long-range task {task!r}; tasks: {LONG_RANGE_TASKS}')
-    options: Dict[str, object] = {'model.backbone.layout': layout}
-    for split in ('train', 'val', 'test'):
-        options[f'{split}_dataloader.dataset.data_root'] = osp.join(data_root, task) + '/'
-    if seed is not None:
-        options['randomness.seed'] = seed
+def periodic_layout(depths: Sequence[int], period: int = 3) -> Tuple[str, ...]:
+    """Softmax in every ``period``-th layer counted over the whole network (a fixed repeating
+    pattern, blind to stages): depths (1, 1, 2, 2), period 3 -> ``L, L, SL, LS``."""
+    letters = ''.join(SOFTMAX if (i + 1) % period == 0 else LINEAR for i in range(sum(depths)))
+    stages, start = [], 0
+    for depth in depths:
+        stages.append(letters[start:start + depth])
+        start += depth
+    return tuple(stages)
+
+
+def study_layouts(depths: Sequence[int]) -> Dict[str, str]:
+    """Name -> per-stage letters (comma-separated) of every layout of the study.
+
+    ``sola`` (layer-wise), ``stage`` (the last stage all softmax) and ``periodic`` (every third
+    layer) spend the same number of softmax layers when the depths allow it; ``linear`` and
+    ``softmax`` are the two ends; ``S@<stage>.<block>`` put one softmax layer at each position of
+    the last two stages (the placement sweep).
+
+    Raises:
+        ValueError: when the stage-level layout cannot match the ``sola`` budget.
+    """
+    sola = preset_layout('sola', depths)
+    budget = ''.join(sola).count(SOFTMAX)
+    stage = [LINEAR * depth for depth in depths]
+    remaining, index = budget, len(depths) - 1
+    while remaining > 0 and index >= 0:  # whole stages from the last one back
+        if depths[index] > remaining:
+            break
+        stage[index] = SOFTMAX * depths[index]
+        remaining -= depths[index]
+        index -= 1
+    if remaining:
+        raise ValueError(f'depths {tuple(depths)}: no whole-stage layout spends the {budget} '
+                         "softmax layers of 'sola'")
+    layouts = {
+        'linear': preset_layout('linear', depths),
+        'sola': sola,
+        'stage': tuple(stage),
+        'periodic': periodic_layout(depths),
+        'softmax': preset_layout('softmax', depths),
+    }
+    for stage_index in range(len(depths) - 2, len(depths)):
+        for block in range(depths[stage_index]):
+            sweep = [LINEAR * depth for depth in depths]
+            sweep[stage_index] = ''.join(SOFTMAX if i == block else LINEAR
+                                         for i in range(depths[stage_index]))
+            layouts[f'S@{stage_index + 1}.{block + 1}'] = tuple(sweep)
+    return {name: ','.join(letters) for name, letters in layouts.items()}
+
+
+def run_options(letters: str, distance: int, seed: int,
+                max_iters: Optional[int] = None, batch_size: Optional[int] = None) -> dict:
+    """The ``--cfg-options`` that turn the benchmark config into one run. The seed sets both the
+    initialisation and the stream of training boards; the validation boards stay the config's."""
+    options = {'model.backbone.layout': letters, 'randomness.seed': seed,
+               'train_dataloader.dataset.seed': seed}
+    for loader in ('train', 'val', 'test'):
+        options[f'{loader}_dataloader.dataset.distance'] = distance
+    if batch_size is not None:
+        options['train_dataloader.batch_size'] = batch_size
     if max_iters is not None:
         options.update({'train_cfg.max_iters': max_iters,
                         'train_cfg.val_interval': max(1, max_iters // 2)})
     return options
 
 
-def train_one(config: str, task: str, layout: str, work_dir: str, options: Dict[str, object],
-              force: bool = False) -> dict:
-    """Train (task, layout) with ``options`` in a fresh ``tools/train.py`` process unless its work
-    dir holds its record (``force``: even then); the record holds the validation curve of the
-    work dir's newest run, wall time and budget. Raises RuntimeError naming the log on failure."""
+def run_budget(config: str, options: dict) -> dict:
+    """Iterations, batch size and board geometry of a run, read from its merged config; the
+    training set is resized to iterations x batch size (every board seen once)."""
+    from mmsola.engine.cli import load_config
+    cfg = load_config(config, cfg_options=options)
+    dataset = cfg.train_dataloader.dataset
+    return dict(max_iters=cfg.train_cfg.max_iters, batch_size=cfg.train_dataloader.batch_size,
+                image_size=dataset.image_size, grid=dataset.grid,
+                val_interval=cfg.train_cfg.val_interval,
+                val_boards=cfg.val_dataloader.dataset.num_samples)
+
+
+def train_run(config: str, name: str, letters: str, distance: int, seed: int, work_dir: str,
+              budget: dict, threads: int = 1) -> dict:
+    """Train one (layout, distance, seed) with the packaged ``tools/train.py`` and return its
+    record; a record already in ``work_dir`` is returned as it is. ``budget`` comes from
+    :func:`run_budget` (read once: mmengine's config parsing is not thread-safe).
+
+    Raises:
+        RuntimeError: naming the log file when training fails or logs no accuracy.
+    """
     record_file = osp.join(work_dir, RECORD_NAME)
-    if osp.isfile(record_file) and not force:
+    if osp.isfile(record_file):
         return load(record_file)
     if not osp.isfile(TRAIN_SCRIPT):
         raise FileNotFoundError(f'{TRAIN_SCRIPT} is missing; pip install mmsola (-e) ships it')
+    options = run_options(letters, distance, seed, budget['max_iters'], budget['batch_size'])
+    options['train_dataloader.dataset.num_samples'] = budget['max_iters'] * budget['batch_size']
     command = [sys.executable, TRAIN_SCRIPT, config, '--work-dir', work_dir, '--cfg-options']
     command += [f'{key}={value}' for key, value in options.items()]
     os.makedirs(work_dir, exist_ok=True)
     log_file = osp.join(work_dir, 'train_stdout.log')
+    environment = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     with open(log_file, 'w') as log:
-        finished = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+        finished = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     seconds = time.perf_counter() - start
     if finished.returncode != 0:
-        raise RuntimeError(f'training {task}/{layout} failed; see {log_file}')
+        raise RuntimeError(f'training {name} at distance {distance}, seed {seed} failed; see '
+                           f'{log_file}')
     accuracies = [float(line[METRIC]) for line in latest_run_scalars(work_dir) if METRIC in line]
     if not accuracies:
-        raise RuntimeError(f'training {task}/{layout} logged no {METRIC}; see {log_file}')
-    cfg = load_config(config, cfg_options=options)  # validated every val_interval and at the end
-    curve = [dict(iter=min((k + 1) * cfg.train_cfg.val_interval, cfg.train_cfg.max_iters),
-                  accuracy=accuracy) for k, accuracy in enumerate(accuracies)]
-    record = dict(task=task, layout=layout, seed=cfg.randomness.get('seed'),
-                  accuracy=curve[-1]['accuracy'], curve=curve, train_seconds=round(seconds, 1),
-                  max_iters=cfg.train_cfg.max_iters, batch_size=cfg.train_dataloader.batch_size,
-                  work_dir=work_dir, finished=datetime.datetime.now().isoformat(timespec='seconds'))
+        raise RuntimeError(f'training {name} logged no {METRIC}; see {log_file}')
+    record = dict(layout=name, letters=letters, distance=distance, seed=seed,
+                  accuracy=accuracies[-1], curve=accuracies, **budget, train_seconds=round(seconds, 1), threads=threads,
+                  config=config, work_dir=work_dir,
+                  finished=datetime.datetime.now().isoformat(timespec='seconds'))
     dump(record, record_file, indent=2)  # atomic: a kill leaves the old record or none
     return record
 
 
-def run_long_range_benchmark(config: str, layouts: Sequence[str], tasks: Sequence[str],
-                             data_root: str, work_root: str, image_size: int,
-                             max_iters: Optional[int] = None, force: bool = False,
-                             seed: Optional[int] = None) -> dict:
-    """Every (task, layout) run, one after another, with params and FLOPs (MACs) at the image
-    size; a ``seed`` overriding the config's goes to ``<work_root>/seed<N>/<task>/<layout>``."""
-    work_root = work_root if seed is None else osp.join(work_root, f'seed{seed}')
-    complexity = {}
-    for layout in layouts:  # all counted first: a layout the config cannot take fails at once
-        model = load_model(config, cfg_options={'model.backbone.layout': layout})
-        counted = model_complexity(model, model.cfg.default_scope, image_size, image_size)
-        complexity[layout] = dict(params=int(counted['params']), flops=int(counted['flops']),
-                                  letters=','.join(model.backbone.layout))
-    runs = []
-    for layout, task in itertools.product(layouts, tasks):
-        record = train_one(config, task, layout, osp.join(work_root, task, layout),
-                           task_overrides(task, layout, data_root, max_iters, seed), force)
-        runs.append(dict(record, **complexity[layout]))
-        print(f"{task:>10s} {layout:>8s}: accuracy {record['accuracy']:.1f} % "
-              f"in {record['train_seconds']:.0f} s", flush=True)
-    return dict(config=config, image_size=image_size, data_root=data_root,
-                date=datetime.date.today().isoformat(), threads=os.environ.get(
-                    'OMP_NUM_THREADS', str(os.cpu_count())), runs=runs)
+def _matches(record: dict, name: str, letters: str, distance: int, seed: int,
+             budget: dict) -> bool:
+    return (record.get('layout') == name and record.get('letters') == letters
+            and record.get('distance') == distance and record.get('seed') == seed
+            and all(record.get(key) == budget[key] for key in BUDGET_FIELDS))
 
 
-def format_table(results: dict) -> str:
-    """Markdown: one row per layout, accuracy on each task, params, FLOPs, training time."""
-    runs = results['runs']
-    tasks = [t for t in LONG_RANGE_TASKS if any(r['task'] == t for r in runs)]
-    by_key = {(r['task'], r['layout']): r for r in runs}
-    header = (['layout', 'mixers per stage'] + [f'{t} acc. (%)' for t in tasks] + ['params',
-              'FLOPs @{0}x{0}'.format(results['image_size'])] + [f'{t} train time' for t in tasks])
+def run_long_range_study(config: str, layouts: Dict[str, str], distances: Sequence[int],
+                         seeds: Sequence[int], ledger: str, work_root: str, jobs: int = 1,
+                         max_iters: Optional[int] = None,
+                         batch_size: Optional[int] = None) -> List[dict]:
+    """Train every (layout, distance, seed) missing from ``ledger``, ``jobs`` at a time, each
+    with ``cpu_count // jobs`` threads; every finished run is added to the ledger at once.
+
+    Seeds are the outermost loop, so an interrupted study holds whole seeds of every setting.
+    Returns the ledger's records of the requested runs.
+    """
+    records = load(ledger) if osp.isfile(ledger) else []
+    if not isinstance(records, list):
+        raise ValueError(f'{ledger} must hold a list of run records')
+    budget = run_budget(config, run_options('L', 1, 0, max_iters, batch_size))
+    wanted, todo = [], []
+    for seed in seeds:
+        for distance in distances:
+            for name, letters in layouts.items():
+                key = (name, letters, distance, seed)
+                wanted.append(key)
+                if not any(_matches(r, *key, budget) for r in records):
+                    todo.append(key)
+    print(f'{len(wanted) - len(todo)} of {len(wanted)} runs are in {ledger}; training '
+          f'{len(todo)}, {jobs} at a time', flush=True)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {
+            pool.submit(train_run, config, name, letters, distance, seed,
+                        osp.join(work_root, f'seed{seed}', f'distance{distance}',
+                                 name.replace('@', 'at')), budget, threads):
+            (name, letters, distance, seed)
+            for name, letters, distance, seed in todo
+        }
+        try:
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                record = future.result()
+                records = [r for r in records if not _matches(r, *futures[future], budget)]
+                records.append(record)
+                dump(sorted(records, key=lambda r: (r['seed'], r['distance'], r['layout'])),
+                     ledger, indent=1)
+                print(f"[{done}/{len(todo)}] {record['layout']:>9s} distance "
+                      f"{record['distance']} seed {record['seed']}: "
+                      f"{record['accuracy']:.1f} % in {record['train_seconds']:.0f} s",
+                      flush=True)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [r for r in records if any(_matches(r, *key, budget) for key in wanted)]
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> Tuple[float, float]:
+    """Student-t confidence interval of the mean (NaNs for fewer than two values)."""
+    from scipy import stats
+    n = len(values)
+    if n < 2:
+        return (math.nan, math.nan)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean)**2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return (mean - half, mean + half)
+
+
+def summarise(records: Sequence[dict]) -> List[dict]:
+    """One row per (layout, distance): n, mean, sd, 95 % t-interval and every seed's accuracy."""
+    groups: Dict[Tuple[str, int], List[dict]] = {}
+    for record in records:
+        groups.setdefault((record['layout'], record['distance']), []).append(record)
+    rows = []
+    for (layout, distance), group in groups.items():
+        group = sorted(group, key=lambda r: r['seed'])
+        values = [r['accuracy'] for r in group]
+        mean = sum(values) / len(values)
+        sd = (math.sqrt(sum((v - mean)**2 for v in values) / (len(values) - 1))
+              if len(values) > 1 else math.nan)
+        rows.append(dict(layout=layout, letters=group[0]['letters'], distance=distance,
+                         n=len(values), mean=mean, sd=sd, ci95=list(t_interval(values)),
+                         seeds={r['seed']: r['accuracy'] for r in group}))
+    return rows
+
+
+def compare(records: Sequence[dict], first: str, second: str, distance: int) -> dict:
+    """``first`` minus ``second`` at one distance, paired by seed: mean difference, its 95 %
+    t-interval and the two-sided p-value of the paired t-test."""
+    from scipy import stats
+    by_seed = {layout: {r['seed']: r['accuracy'] for r in records
+                        if r['layout'] == layout and r['distance'] == distance}
+               for layout in (first, second)}
+    seeds = sorted(set(by_seed[first]) & set(by_seed[second]))
+    differences = [by_seed[first][s] - by_seed[second][s] for s in seeds]
+    result = dict(first=first, second=second, distance=distance, seeds=seeds,
+                  differences=differences)
+    if len(seeds) < 2:
+        return dict(result, mean=math.nan, ci95=[math.nan, math.nan], p=math.nan)
+    mean = sum(differences) / len(differences)
+    if all(d == differences[0] for d in differences):
+        p = 1.0 if mean == 0 else 0.0  # no spread: the t statistic is undefined
+    else:
+        p = float(stats.ttest_rel([by_seed[first][s] for s in seeds],
+                                  [by_seed[second][s] for s in seeds]).pvalue)
+    return dict(result, mean=mean, ci95=list(t_interval(differences)), p=p)
+
+
+def _interval(values: Sequence[float]) -> str:
+    return '-' if any(math.isnan(v) for v in values) else f'[{values[0]:.1f}, {values[1]:.1f}]'
+
+
+def format_study(records: Sequence[dict], comparisons: Sequence[dict]) -> str:
+    """Markdown: mean +- sd (95 % CI) per layout and distance, every seed, then comparisons."""
+    rows = summarise(records)
+    distances = sorted({row['distance'] for row in rows})
+    layouts = list(dict.fromkeys(r['layout'] for r in sorted(
+        records, key=lambda r: (r['letters'].count(SOFTMAX) != 0, r['layout']))))
+    cell = {(row['layout'], row['distance']): row for row in rows}
+    header = ['layout', 'mixers per stage'] + [f'distance {d}' for d in distances]
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    for layout in dict.fromkeys(r['layout'] for r in runs):
-        first = next(r for r in runs if r['layout'] == layout)
-        per_task = [by_key.get((task, layout)) for task in tasks]
-        row = ([layout, f"`{first['letters']}`"] +
-               [f"{r['accuracy']:.1f}" if r else '-' for r in per_task] +
-               [f"{first['params'] / 1e6:.2f} M", f"{first['flops'] / 1e9:.3f} G"] +
-               [f"{r['train_seconds'] / 60:.1f} min" if r else '-' for r in per_task])
-        lines.append('| ' + ' | '.join(row) + ' |')
+    for layout in layouts:
+        letters = next(r['letters'] for r in rows if r['layout'] == layout)
+        values = []
+        for distance in distances:
+            row = cell.get((layout, distance))
+            values.append('-' if row is None else
+                          f"{row['mean']:.1f} ± {row['sd']:.1f} {_interval(row['ci95'])} "
+                          f"(n={row['n']})")
+        lines.append(f"| {layout} | `{letters}` | " + ' | '.join(values) + ' |')
+    lines += ['', 'Every seed (accuracy %, seed: value):', '',
+              '| layout | ' + ' | '.join(f'distance {d}' for d in distances) + ' |',
+              '|---|' + '---|' * len(distances)]
+    for layout in layouts:
+        values = [', '.join(f'{s}: {v:.1f}' for s, v in cell[(layout, d)]['seeds'].items())
+                  if (layout, d) in cell else '-' for d in distances]
+        lines.append(f'| {layout} | ' + ' | '.join(values) + ' |')
+    if comparisons:
+        lines += ['', 'Paired by seed (first minus second, accuracy points):', '',
+                  '| comparison | distance | seeds | mean difference | 95 % CI | p (paired t) |',
+                  '|---|---|---|---|---|---|']
+        for c in comparisons:
+            lines.append(f"| {c['first']} - {c['second']} | {c['distance']} | "
+                         f"{len(c['seeds'])} | {c['mean']:+.1f} | {_interval(c['ci95'])} | "
+                         f"{c['p']:.3g} |")
     return '\n'.join(lines) + '\n'
 
 
-def plot_long_range(results: dict, path: str) -> None:
-    """Grouped bars of final accuracy per layout and task, with the 50 % chance line."""
-    plt, runs, size = pyplot(), results['runs'], results['image_size']
-    tasks = [t for t in LONG_RANGE_TASKS if any(r['task'] == t for r in runs)]
-    layouts = list(dict.fromkeys(r['layout'] for r in runs))
-    accuracy = {(r['task'], r['layout']): r['accuracy'] for r in runs}
-    width = 0.8 / len(tasks)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for offset, task in enumerate(tasks):
-        xs = [i + (offset - (len(tasks) - 1) / 2) * width for i in range(len(layouts))]
-        bars = ax.bar(xs, [accuracy.get((task, layout), 0) for layout in layouts], width,
-                      label=task.replace('_', '-'))
-        ax.bar_label(bars, fmt='%.1f', fontsize=8)
-    ax.axhline(50, color='grey', linestyle='--', linewidth=1, label='chance')
-    ax.set(xticks=range(len(layouts)), xticklabels=layouts, ylabel='val accuracy (%)',
-           ylim=(0, 105))
-    ax.set_title(f"same colour? {size}x{size}, {runs[0]['max_iters']} iters x batch "
-                 f"{runs[0]['batch_size']}, {results['date']}", fontsize=9)
-    ax.legend(fontsize=8, loc='lower right')
+def plot_study(records: Sequence[dict], path: str, title: str) -> None:
+    """Accuracy against distance, one line per layout (mean, 95 % interval as error bars, every
+    seed as a dot); the placement sweep in a second panel."""
+    plt = pyplot()
+    rows = summarise(records)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, sweep in zip(axes, (False, True)):
+        names = sorted({r['layout'] for r in rows if r['layout'].startswith('S@') == sweep})
+        for offset, name in enumerate(names):
+            mine = sorted((r for r in rows if r['layout'] == name), key=lambda r: r['distance'])
+            xs = [r['distance'] + (offset - (len(names) - 1) / 2) * 0.06 for r in mine]
+            means = [r['mean'] for r in mine]
+            errors = [[0 if math.isnan(r['ci95'][0]) else r['mean'] - r['ci95'][0]
+                       for r in mine],
+                      [0 if math.isnan(r['ci95'][1]) else r['ci95'][1] - r['mean']
+                       for r in mine]]
+            line = ax.errorbar(xs, means, yerr=errors, marker='o', capsize=3, label=name)
+            for x, r in zip(xs, mine):
+                ax.scatter([x] * len(r['seeds']), list(r['seeds'].values()), s=8, alpha=0.5,
+                           color=line[0].get_color())
+        ax.axhline(50, color='grey', linestyle='--', linewidth=1)
+        ax.set(xlabel='distance between the deciding cells (cells per axis)',
+               xticks=sorted({r['distance'] for r in rows}), ylim=(40, 102),
+               title='one softmax layer at each position' if sweep else 'layouts')
+        ax.legend(fontsize=7, loc='lower left')
+    axes[0].set_ylabel('val accuracy (%), mean and 95 % CI')
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def write_long_range_report(results: dict, out_dir: str) -> List[str]:
-    """``long_range.json``, ``long_range.md`` and ``long_range.png`` in ``out_dir``."""
-    paths = [osp.join(out_dir, f'long_range.{ext}') for ext in ('json', 'md', 'png')]
-    dump(results, paths[0], indent=2)
-    put_text(f"Long-range benchmark, {results['date']}, config `{results['config']}`\n\n" +
-             format_table(results), paths[1])
-    plot_long_range(results, paths[2])
-    return paths

@@ -1,48 +1,69 @@
-"""The long-range benchmark script: runs, reuses finished runs, writes its table and plot."""
-import itertools
+"""The long-range study: its layouts, its ledger (resumable), its statistics and its tool."""
+import importlib.util
 import json
+import math
 import os
 import subprocess
 
 import pytest
 
-import mmsola
 from mmsola.analysis import long_range
-from mmsola.analysis.long_range import (RECORD_NAME, TRAIN_SCRIPT, format_table, task_overrides,
-                                        train_one)
+from mmsola.analysis.long_range import (compare, format_study, periodic_layout, run_budget,
+                                        run_long_range_study, run_options, study_layouts,
+                                        summarise, t_interval)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIG = os.path.join(REPO, 'configs', 'long_range', 'sola-mini_long-range-160.py')
+CONFIG = os.path.join(REPO, 'configs', 'long_range', 'sola-mini_long-range-boards.py')
 
 
-def test_two_layouts_train_and_report(tmp_path, monkeypatch):
-    import importlib.util
+def load_tool():
     spec = importlib.util.spec_from_file_location(
         'long_range_tool', os.path.join(REPO, 'tools', 'analysis_tools', 'long_range.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    monkeypatch.chdir(tmp_path)
-    argv = ['--config', CONFIG, '--layouts', 'linear', 'softmax', '--tasks', 'long_range',
-            '--iters', '2', '--image-size', '96', '--grid', '4', '--num-train', '4',
-            '--num-val', '2', '--work-dir', 'runs', '--out-dir', 'report']
-    tool.main(argv)
-    results = json.loads((tmp_path / 'report' / 'long_range.json').read_text())
-    assert [(r['task'], r['layout']) for r in results['runs']] == [('long_range', 'linear'),
-                                                                   ('long_range', 'softmax')]
-    linear, softmax = results['runs']
-    assert linear['letters'] == 'L,L,LLL,L' and softmax['letters'] == 'S,S,SSS,S'
-    assert linear['params'] == softmax['params'] and softmax['flops'] > linear['flops']
-    for run in results['runs']:
-        assert 0 <= run['accuracy'] <= 100 and run['max_iters'] == 2
-        assert [point['iter'] for point in run['curve']] == [1, 2]
-    table = (tmp_path / 'report' / 'long_range.md').read_text()
-    assert '| linear | `L,L,LLL,L` |' in table and 'FLOPs @96x96' in table
-    assert (tmp_path / 'report' / 'long_range.png').stat().st_size > 5000
+    return tool
 
-    record = tmp_path / 'runs' / 'long_range' / 'linear' / RECORD_NAME
-    before = json.loads(record.read_text())['finished']
-    tool.main(argv)  # a recorded run is reused, not retrained
-    assert json.loads(record.read_text())['finished'] == before
+
+def test_study_layouts_spend_equal_softmax_budgets():
+    layouts = study_layouts((1, 1, 2, 2))
+    assert layouts == {
+        'linear': 'L,L,LL,LL', 'sola': 'L,L,LS,LS', 'stage': 'L,L,LL,SS',
+        'periodic': 'L,L,SL,LS', 'softmax': 'S,S,SS,SS',
+        'S@3.1': 'L,L,SL,LL', 'S@3.2': 'L,L,LS,LL', 'S@4.1': 'L,L,LL,SL', 'S@4.2': 'L,L,LL,LS'}
+    assert {layouts[name].count('S') for name in ('sola', 'stage', 'periodic')} == {2}
+    assert periodic_layout((2, 2, 6, 2)) == ('LL', 'SL', 'LSLLSL', 'LS')
+    with pytest.raises(ValueError, match="softmax layers of 'sola'"):
+        study_layouts((2, 2, 6, 2))  # 3 softmax layers: no set of whole stages holds exactly 3
+
+
+def test_run_options_set_layout_distance_and_seed_of_data_and_init():
+    options = run_options('L,L,LS,LS', 3, 7, max_iters=10)
+    assert options['model.backbone.layout'] == 'L,L,LS,LS'
+    assert options['randomness.seed'] == options['train_dataloader.dataset.seed'] == 7
+    assert all(options[f'{split}_dataloader.dataset.distance'] == 3
+               for split in ('train', 'val', 'test'))
+    assert options['train_cfg.max_iters'] == 10 and options['train_cfg.val_interval'] == 5
+    budget = run_budget(CONFIG, options)
+    assert budget['max_iters'] == 10 and budget['image_size'] == 96 and budget['grid'] == 6
+
+
+def test_statistics_match_hand_computed_values():
+    low, high = t_interval([90.0, 92.0, 94.0])  # mean 92, sd 2, t(0.975, 2) = 4.3027
+    assert math.isclose(high - 92.0, 4.3027 * 2 / math.sqrt(3), rel_tol=1e-4)
+    assert math.isclose(low + high, 184.0)
+    records = [dict(layout=layout, letters=letters, distance=5, seed=seed, accuracy=accuracy)
+               for layout, letters, values in (('sola', 'L,S', (90.0, 80.0, 70.0)),
+                                                ('linear', 'L,L', (50.0, 52.0, 48.0)))
+               for seed, accuracy in enumerate(values)]
+    rows = {row['layout']: row for row in summarise(records)}
+    assert rows['sola']['mean'] == 80.0 and rows['sola']['sd'] == 10.0
+    assert rows['sola']['seeds'] == {0: 90.0, 1: 80.0, 2: 70.0}
+    result = compare(records, 'sola', 'linear', 5)
+    assert result['differences'] == [40.0, 28.0, 22.0] and result['mean'] == 30.0
+    # paired t: sd of the differences 9.165, t = 30 / (9.165 / sqrt 3) = 5.670, 2 dof
+    assert math.isclose(result['p'], 0.0297, abs_tol=5e-4)
+    table = format_study(records, [result])
+    assert '| sola | `L,S` | 80.0 ± 10.0' in table and '| sola - linear | 5 | 3 | +30.0 |' in table
 
 
 def _write_run(work_dir, stamp, accuracies):
@@ -57,72 +78,90 @@ def _write_run(work_dir, stamp, accuracies):
 
 @pytest.fixture
 def fake_training(monkeypatch):
-    """``subprocess.run`` of the training script replaced by a run logging 60 % then 70 %."""
+    """``subprocess.run`` of the training script replaced by a run logging 60 % then an accuracy
+    made of the layout's softmax count, the distance and the seed (to tell runs apart)."""
     commands = []
 
     def run(command, **kwargs):
         commands.append(command)
-        _write_run(command[command.index('--work-dir') + 1], '20990101_000000', [60.0, 70.0])
+        options = dict(item.split('=', 1) for item in command[command.index('--cfg-options') + 1:])
+        accuracy = (70.0 + options['model.backbone.layout'].count('S') +
+                    int(options['train_dataloader.dataset.distance']) / 10 +
+                    int(options['randomness.seed']) / 100)
+        _write_run(command[command.index('--work-dir') + 1], '20990101_000000', [60.0, accuracy])
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(long_range.subprocess, 'run', run)
     return commands
 
 
-def test_rerun_curve_holds_only_the_newest_run(tmp_path, fake_training):
-    work_dir = str(tmp_path / 'linear')
-    _write_run(work_dir, '20200101_000000', [11.0, 12.0])  # an earlier, interrupted run
-    options = task_overrides('long_range', 'linear', 'data', max_iters=2)
-    record = train_one(CONFIG, 'long_range', 'linear', work_dir, options)
-    assert record['curve'] == [dict(iter=1, accuracy=60.0), dict(iter=2, accuracy=70.0)]
-    assert record['accuracy'] == 70.0 and record['max_iters'] == 2
-    # the script the package ships, so a wheel install trains too
-    assert TRAIN_SCRIPT == os.path.join(os.path.dirname(mmsola.__file__), '.mim', 'tools',
-                                        'train.py')
-    assert fake_training[0][1] == TRAIN_SCRIPT and os.path.isfile(TRAIN_SCRIPT)
+def test_study_adds_every_run_to_the_ledger_and_resumes(tmp_path, fake_training):
+    ledger = str(tmp_path / 'long_range.json')
+    layouts = {'linear': 'L,L,LL,LL', 'sola': 'L,L,LS,LS'}
+    records = run_long_range_study(CONFIG, layouts, [1, 5], [0, 1], ledger,
+                                   str(tmp_path / 'runs'), jobs=2, max_iters=4)
+    assert len(fake_training) == 8 and len(records) == 8
+    on_disk = json.loads(open(ledger).read())
+    found = {(r['layout'], r['distance'], r['seed']): r['accuracy'] for r in on_disk}
+    assert found[('sola', 5, 1)] == pytest.approx(72.51) and found[('linear', 1, 0)] == 70.1
+    assert all(r['max_iters'] == 4 and r['curve'][0] == 60.0 for r in on_disk)
+
+    run_long_range_study(CONFIG, layouts, [1, 5], [0, 1], ledger, str(tmp_path / 'runs'),
+                         max_iters=4)
+    assert len(fake_training) == 8  # all in the ledger: nothing trained again
+
+    # another machine: the ledger alone (no work dirs) is enough to skip, a new seed is trained
+    records = run_long_range_study(CONFIG, layouts, [5], [0, 2], ledger,
+                                   str(tmp_path / 'elsewhere'), max_iters=4)
+    assert len(fake_training) == 10 and sorted(r['seed'] for r in records) == [0, 0, 2, 2]
+    assert len(json.loads(open(ledger).read())) == 10
+
+    # another budget is another run
+    run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [5], [0], ledger,
+                         str(tmp_path / 'other'), max_iters=6)
+    assert len(fake_training) == 11
 
 
-def test_record_killed_mid_write_leaves_a_resumable_work_dir(tmp_path, fake_training,
-                                                             monkeypatch):
-    real_iterencode = json.JSONEncoder.iterencode
-
-    def killed_after_three_chunks(self, obj, _one_shot=False):
-        chunks = real_iterencode(self, obj, _one_shot)
-        if isinstance(obj, dict) and 'curve' in obj:
-            yield from itertools.islice(chunks, 3)
-            raise KeyboardInterrupt
-        yield from chunks
-
-    work_dir = str(tmp_path / 'linear')
-    options = task_overrides('long_range', 'linear', 'data', max_iters=2)
-    with monkeypatch.context() as patch:
-        patch.setattr(json.JSONEncoder, 'iterencode', killed_after_three_chunks)
-        with pytest.raises(KeyboardInterrupt):
-            train_one(CONFIG, 'long_range', 'linear', work_dir, options)
-    assert not (tmp_path / 'linear' / RECORD_NAME).exists()
-    record = train_one(CONFIG, 'long_range', 'linear', work_dir, options)  # resumes: trains again
-    assert len(fake_training) == 2 and record['accuracy'] == 70.0
-    assert json.loads((tmp_path / 'linear' / RECORD_NAME).read_text()) == record
+def test_a_failed_run_names_its_log_and_keeps_the_ledger(tmp_path, monkeypatch):
+    ledger = tmp_path / 'long_range.json'
+    ledger.write_text(json.dumps([dict(layout='x', letters='L', distance=1, seed=0,
+                                       accuracy=50.0)]))
+    monkeypatch.setattr(long_range.subprocess, 'run',
+                        lambda command, **kw: subprocess.CompletedProcess(command, 1))
+    with pytest.raises(RuntimeError, match='train_stdout.log'):
+        run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [1], [0], str(ledger),
+                             str(tmp_path / 'runs'), max_iters=2)
+    assert json.loads(ledger.read_text())[0]['layout'] == 'x'
 
 
-def test_overrides_name_the_task_root_and_reject_unknown_tasks():
-    options = task_overrides('control', 'sola', 'data/lr', max_iters=10, seed=3)
-    assert options['randomness.seed'] == 3
-    assert options['train_dataloader.dataset.data_root'] == 'data/lr/control/'
-    assert options['val_dataloader.dataset.data_root'] == 'data/lr/control/'
-    assert options['train_cfg.val_interval'] == 5
-    with pytest.raises(ValueError, match='unknown long-range task'):
-        task_overrides('far', 'sola', 'data/lr')
+def test_tool_refuses_bad_input_naming_it(tmp_path, capsys):
+    tool = load_tool()
+    assert tool.main(['--config', CONFIG, '--layouts', 'sola', 'hybrid']) == 2
+    assert "['hybrid']" in capsys.readouterr().err
+    assert tool.main(['--config', CONFIG, '--distances', '6']) == 2
+    assert 'allows 1 to 5' in capsys.readouterr().err
+    (tmp_path / 'long_range.json').write_text('{"runs": []}')
+    with pytest.raises(ValueError, match='long_range.json must hold a list'):
+        tool.main(['--config', CONFIG, '--out-dir', str(tmp_path), '--layouts', 'sola'])
 
 
-def test_table_lists_missing_runs_as_dashes():
-    common = dict(letters='L,L,LLS,S', params=2_000_000, flops=300_000_000, train_seconds=120,
-                  max_iters=10, batch_size=4)
-    results = dict(image_size=160, runs=[
-        dict(common, task='long_range', layout='sola', accuracy=71.25),
-        dict(common, task='control', layout='sola', accuracy=99.0),
-        dict(common, task='control', layout='linear', accuracy=98.0, letters='L,L,LLL,L'),
-    ])
-    table = format_table(results)
-    assert '| sola | `L,L,LLS,S` | 71.2 | 99.0 | 2.00 M | 0.300 G | 2.0 min | 2.0 min |' in table
-    assert '| linear | `L,L,LLL,L` | - | 98.0 |' in table
+def test_tool_trains_reports_and_draws_the_trained_erf(tmp_path, monkeypatch):
+    """Two real (two-step) runs per layout: ledger, summary, table, plot and ERF of both."""
+    monkeypatch.chdir(tmp_path)
+    tool = load_tool()
+    assert tool.main(['--config', CONFIG, '--layouts', 'linear', 'sola', '--distances', '5',
+                      '--seeds', '0', '1', '--iters', '2', '--batch-size', '4', '--jobs', '2',
+                      '--work-dir', 'runs', '--out-dir', 'report']) == 0
+    records = json.loads((tmp_path / 'report' / 'long_range.json').read_text())
+    assert sorted((r['layout'], r['seed']) for r in records) == [
+        ('linear', 0), ('linear', 1), ('sola', 0), ('sola', 1)]
+    assert all(0 <= r['accuracy'] <= 100 and r['val_boards'] == 500 for r in records)
+    summary = json.loads((tmp_path / 'report' / 'long_range_summary.json').read_text())
+    assert summary['comparisons'][0]['first'] == 'sola'
+    assert summary['comparisons'][0]['seeds'] == [0, 1]
+    assert '| sola | `L,L,LS,LS` |' in (tmp_path / 'report' / 'long_range.md').read_text()
+    assert (tmp_path / 'report' / 'long_range.png').stat().st_size > 10000
+    erf = json.loads((tmp_path / 'report' / 'erf' / 'erf.json').read_text())
+    assert [run['label'] for run in erf['runs']] == ['linear', 'sola']
+    assert all(len(run['layers']) == 6 and run['checkpoint'].endswith('iter_2.pth')
+               for run in erf['runs'])

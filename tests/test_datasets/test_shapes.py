@@ -111,26 +111,26 @@ def test_generated_files_follow_the_umask(tmp_path):
     assert os.stat(root / 'annotations' / 'instances_val.json').st_mode & 0o777 == 0o644
 
 
-@pytest.mark.parametrize('order', ['first', 'last'])
-def test_generator_cli_takes_the_dataset_anywhere(tmp_path, repo_root, order):
+def test_generator_cli_writes_and_then_reuses_the_dataset(tmp_path, repo_root):
     import subprocess
     import sys
-    out = str(tmp_path / 'lr')
-    options = ['--out', out, '--num-train', '2', '--num-val', '2']
-    args = ['long-range'] + options if order == 'first' else options + ['long-range']
-    subprocess.run([sys.executable, os.path.join(repo_root, 'tools', 'data', 'generate_shapes.py'),
-                    *args], check=True, capture_output=True)
-    assert os.path.isfile(os.path.join(out, '.mmsola_long_range.json'))
-    assert not os.path.exists(os.path.join(out, 'annotations'))  # not the shapes dataset
+    out = str(tmp_path / 'shapes')
+    command = [sys.executable, os.path.join(repo_root, 'tools', 'data', 'generate_shapes.py'),
+               '--out', out, '--num-train', '2', '--num-val', '2']
+    first = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert 'written' in first.stdout
+    assert os.path.isfile(os.path.join(out, 'annotations', 'instances_val.json'))
+    assert 'already present' in subprocess.run(command, check=True, capture_output=True,
+                                               text=True).stdout
 
 
-def test_generator_cli_refuses_an_option_of_the_other_dataset(tmp_path, repo_root):
+def test_generator_cli_refuses_an_unknown_option(tmp_path, repo_root):
     import subprocess
     import sys
     out = subprocess.run(
         [sys.executable, os.path.join(repo_root, 'tools', 'data', 'generate_shapes.py'),
-         'long-range', '--out', str(tmp_path / 'x'), '--max-objects', '3'],
+         '--out', str(tmp_path / 'x'), '--grid', '3'],
         capture_output=True, text=True)
     assert out.returncode == 2
-    assert '--max-objects is not an option of the long-range dataset' in out.stderr
+    assert '--grid' in out.stderr
     assert not (tmp_path / 'x').exists()

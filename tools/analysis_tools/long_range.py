@@ -1,58 +1,140 @@
-"""Long-range benchmark: one small model per layout, trained on the long-range and control tasks.
+"""Long-range study: every layout x distance x seed on the same-colour boards, with statistics.
 
-    python tools/analysis_tools/long_range.py [--layouts linear sola stage softmax]
-        [--tasks long_range control] [--iters N] [--out-dir docs/analysis/long_range] ...
+    python tools/analysis_tools/long_range.py [--layouts linear sola ...] [--distances 1 3 5]
+        [--seeds 0 1 2] [--jobs 2] [--iters N] [--batch-size N] [--out-dir DIR] [--no-erf]
 
-Generates data/long_range if needed (tools/data/generate_shapes.py long-range), trains every
-(task, layout) under the same budget with the packaged tools/train.py (mmsola/.mim/tools), and
-writes long_range.{json,md,png}. Runs already recorded in their work dir are reused unless
---force.
+Trains each run with the packaged tools/train.py (boards drawn on the fly, nothing to generate)
+and adds its record to <out-dir>/long_range.json as soon as it finishes; runs already there
+(same layout, distance, seed and budget) are not trained again, so the command resumes. Writes
+long_range_summary.json (mean, sd, 95 % t-intervals, paired comparisons), long_range.md and
+long_range.png, and, unless --no-erf, the per-layer ERF of the trained all-linear and 'sola'
+models at the largest distance (erf/).
 """
 import argparse
-import dataclasses
+import os.path as osp
+import sys
+from typing import List, Optional, Sequence
 
-from mmsola.analysis.long_range import run_long_range_benchmark, write_long_range_report
-from mmsola.datasets import LONG_RANGE_TASKS, LongRangeSpec, generate_long_range
-from mmsola.models.backbones.layout import LAYOUT_PRESETS
+import numpy as np
+from mmengine.fileio import dump, put_text
+from mmengine.utils import mkdir_or_exist
 
-DEFAULT_CONFIG = 'configs/long_range/sola-mini_long-range-160.py'
+from mmsola.analysis.long_range import (compare, format_study, plot_study, run_long_range_study,
+                                        run_options, study_layouts, summarise)
+from mmsola.engine.cli import load_config
+
+DEFAULT_CONFIG = 'configs/long_range/sola-mini_long-range-boards.py'
+#: The comparisons that carry the paper's claim, at the largest distance.
+HEADLINE = (('sola', 'linear'), ('sola', 'stage'), ('sola', 'periodic'), ('softmax', 'sola'))
 
 
-def main(argv=None) -> None:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='default: %(default)s')
-    parser.add_argument('--layouts', nargs='+', default=['linear', 'sola', 'stage', 'softmax'],
-                        help='presets or per-stage letter strings (default: %(default)s)')
-    parser.add_argument('--tasks', nargs='+', choices=LONG_RANGE_TASKS,
-                        default=list(LONG_RANGE_TASKS))
+    parser.add_argument('--layouts', nargs='+', metavar='NAME',
+                        help='layouts of the study by name (default: all of them)')
+    parser.add_argument('--distances', nargs='+', type=int, default=[1, 3, 5],
+                        help='cells between the deciding cells (default: %(default)s)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    parser.add_argument('--jobs', type=int, default=2, help='runs at a time (default: 2)')
     parser.add_argument('--iters', type=int, help="training iterations (default: the config's)")
-    parser.add_argument('--data-root', default='data/long_range')
-    parser.add_argument('--image-size', type=int, default=LongRangeSpec.image_size,
-                        help='generated image side (default: %(default)s)')
-    parser.add_argument('--num-train', type=int, default=LongRangeSpec.num_train)
-    parser.add_argument('--num-val', type=int, default=LongRangeSpec.num_val)
-    parser.add_argument('--grid', type=int, default=LongRangeSpec.grid)
+    parser.add_argument('--batch-size', type=int, help="default: the config's")
     parser.add_argument('--work-dir', default='work_dirs/long_range')
-    parser.add_argument('--out-dir', default='work_dirs/long_range/report')
-    parser.add_argument('--seed', type=int, help="training seed (default: the config's); runs "
-                        'of another seed go to <work-dir>/seed<N>')
-    parser.add_argument('--force', action='store_true', help='retrain runs already recorded')
-    args = parser.parse_args(argv)
-    for layout in args.layouts:
-        if layout not in LAYOUT_PRESETS and ',' not in layout:
-            parser.error(f'--layouts: {layout!r} is neither a preset {sorted(LAYOUT_PRESETS)} '
-                         "nor per-stage letters such as 'L,L,LLS,S'")
+    parser.add_argument('--out-dir', default='docs/analysis/long_range')
+    parser.add_argument('--no-erf', action='store_true', help='skip the ERF of trained models')
+    return parser.parse_args(argv)
 
-    spec = dataclasses.replace(LongRangeSpec(), image_size=args.image_size, grid=args.grid,
-                               num_train=args.num_train, num_val=args.num_val)
-    summary = generate_long_range(args.data_root, spec)
-    print(f"data: {summary['root']} ({'reused' if summary['reused'] else 'written'})")
-    results = run_long_range_benchmark(args.config, args.layouts, args.tasks, args.data_root,
-                                       args.work_dir, args.image_size, args.iters, args.force,
-                                       args.seed)
-    for path in write_long_range_report(results, args.out_dir):
-        print(f'wrote {path}')
+
+def write_boards(folder: str, distance: int, cfg, num: int) -> str:
+    """The first ``num`` validation boards of the config at ``distance``, as PNG files."""
+    from PIL import Image
+
+    from mmsola.datasets.long_range import BoardSpec, draw_board
+    dataset = cfg.val_dataloader.dataset
+    spec = BoardSpec(seed=dataset.seed, image_size=dataset.image_size, grid=dataset.grid,
+                     distance=distance)
+    mkdir_or_exist(folder)
+    for index in range(num):
+        image = draw_board(spec, 1, index)['image']
+        Image.fromarray(np.asarray(image)).save(osp.join(folder, f'{index:03d}.png'))
+    return folder
+
+
+def trained_erf(config: str, records: List[dict], out_dir: str, work_root: str) -> Optional[dict]:
+    """ERF per layer of the trained 'linear' and 'sola' models at the largest distance (lowest
+    seed holding both checkpoints); None when no such pair of checkpoints is on this machine."""
+    from mmsola.analysis.erf import run_erf_analysis
+    distance = max(r['distance'] for r in records)
+    for seed in sorted({r['seed'] for r in records}):
+        found = {}
+        for layout in ('linear', 'sola'):
+            pointer = osp.join(work_root, f'seed{seed}', f'distance{distance}', layout,
+                               'last_checkpoint')
+            if osp.isfile(pointer):
+                found[layout] = open(pointer).read().strip()
+        if len(found) == 2 and all(osp.isfile(f) for f in found.values()):
+            break
+    else:
+        return None
+    options = run_options('linear', distance, seed)
+    cfg = load_config(config, cfg_options=options)
+    boards = write_boards(osp.join(work_root, 'erf_boards', f'distance{distance}'), distance,
+                          cfg, 16)
+    size = cfg.val_dataloader.dataset.image_size
+    return run_erf_analysis(config, osp.join(out_dir, 'erf'), layers='blocks', num_images=16,
+                            image_size=(size, size), data_dir=boards, cfg_options=options,
+                            compare_layouts=['linear', 'sola'],
+                            checkpoints=[found['linear'], found['sola']], seed=seed)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        print(f'error: config {args.config} does not exist', file=sys.stderr)
+        return 2
+    cfg = load_config(args.config)
+    layouts = study_layouts(cfg.model.backbone.arch.depths)
+    if args.layouts:
+        unknown = [name for name in args.layouts if name not in layouts]
+        if unknown:
+            print(f'error: --layouts {unknown}: the study knows {list(layouts)}', file=sys.stderr)
+            return 2
+        layouts = {name: layouts[name] for name in args.layouts}
+    grid = cfg.train_dataloader.dataset.grid
+    bad = [d for d in args.distances if not 1 <= d < grid]
+    if bad:
+        print(f'error: --distances {bad}: a {grid} x {grid} board allows 1 to {grid - 1}',
+              file=sys.stderr)
+        return 2
+    mkdir_or_exist(args.out_dir)
+    ledger = osp.join(args.out_dir, 'long_range.json')
+    records = run_long_range_study(args.config, layouts, args.distances, args.seeds, ledger,
+                                   args.work_dir, args.jobs, args.iters, args.batch_size)
+    farthest = max(args.distances)
+    comparisons = [compare(records, first, second, farthest) for first, second in HEADLINE
+                   if first in layouts and second in layouts]
+    dump(dict(config=args.config, summary=summarise(records), comparisons=comparisons),
+         osp.join(args.out_dir, 'long_range_summary.json'), indent=1)
+    first = records[0]
+    title = (f"same colour? {first['image_size']} px boards, {first['grid']} x {first['grid']} "
+             f"cells; {first['max_iters']} iters x batch {first['batch_size']} "
+             f"(every board new); val {first['val_boards']} boards")
+    put_text(f'Long-range study, config `{args.config}`; {title}\n\n' +
+             format_study(records, comparisons), osp.join(args.out_dir, 'long_range.md'))
+    plot_study(records, osp.join(args.out_dir, 'long_range.png'), title)
+    print(format_study(records, comparisons))
+    if not args.no_erf:
+        erf = trained_erf(args.config, records, args.out_dir, args.work_dir)
+        if erf is None:
+            print('ERF skipped: the linear and sola checkpoints of the largest distance are not '
+                  f'in {args.work_dir}')
+        else:
+            for run in erf['runs']:
+                radii = ' '.join(f"{layer['radius']['0.5']:.1f}" for layer in run['layers'])
+                print(f"ERF radius (50 % of the mass), px, by block, {run['label']}: {radii}")
+    print(f'wrote {args.out_dir}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
