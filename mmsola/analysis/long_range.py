@@ -28,7 +28,7 @@ RECORD_NAME = 'long_range_run.json'
 #: The package's copy of tools/train.py (setup.py: a symlink in editable installs, else a copy).
 TRAIN_SCRIPT = osp.join(osp.dirname(osp.dirname(__file__)), '.mim', 'tools', 'train.py')
 #: Record fields that must agree for a ledger record to stand for a requested run.
-BUDGET_FIELDS = ('max_iters', 'batch_size', 'image_size', 'grid')
+BUDGET_FIELDS = ('max_iters', 'batch_size', 'lr', 'image_size', 'grid')
 
 
 def periodic_layout(depths: Sequence[int], period: int = 3) -> Tuple[str, ...]:
@@ -99,13 +99,14 @@ def run_options(letters: str, distance: int, seed: int,
 
 
 def run_budget(config: str, options: dict) -> dict:
-    """Iterations, batch size and board geometry of a run, read from its merged config; the
-    training set is resized to iterations x batch size (every board seen once)."""
+    """Iterations, batch size, learning rate and board geometry of a run, read from its merged
+    config; the training set is resized to iterations x batch size (every board seen once)."""
     from mmsola.engine.cli import load_config
     cfg = load_config(config, cfg_options=options)
     dataset = cfg.train_dataloader.dataset
     return dict(max_iters=cfg.train_cfg.max_iters, batch_size=cfg.train_dataloader.batch_size,
-                image_size=dataset.image_size, grid=dataset.grid,
+                lr=cfg.optim_wrapper.optimizer.lr, image_size=dataset.image_size,
+                grid=dataset.grid,
                 val_interval=cfg.train_cfg.val_interval,
                 val_boards=cfg.val_dataloader.dataset.num_samples)
 
@@ -142,7 +143,8 @@ def train_run(config: str, name: str, letters: str, distance: int, seed: int, wo
     if not accuracies:
         raise RuntimeError(f'training {name} logged no {METRIC}; see {log_file}')
     record = dict(layout=name, letters=letters, distance=distance, seed=seed,
-                  accuracy=accuracies[-1], curve=accuracies, **budget, train_seconds=round(seconds, 1), threads=threads,
+                  accuracy=accuracies[-1], curve=accuracies, **budget,
+                  train_seconds=round(seconds, 1), threads=threads,
                   config=config, work_dir=work_dir,
                   finished=datetime.datetime.now().isoformat(timespec='seconds'))
     dump(record, record_file, indent=2)  # atomic: a kill leaves the old record or none

@@ -1,12 +1,12 @@
 """A generated benchmark of long-range dependency: same-colour boards, drawn on the fly.
 
-Every image is a ``grid x grid`` board of cells on a grey textured background. Two cells are *framed*
-(a white frame around a plain grey interior) and hold one shape each; a few unframed cells hold
-distractor shapes. Every shape is painted in one of three palette colours (with a little jitter).
-The label says whether the two framed shapes have the same palette colour (``same``) or not
-(``different``); shape classes, sizes and rotations are drawn independently, so only the pair of
-colours decides it, and neither colour alone (nor counting colours, since the distractors use the
-palette too) tells the label.
+Every image is a ``grid x grid`` board of cells on a grey textured background. Two cells are
+*framed* (a white frame around a plain grey interior) and hold one shape each; a few unframed
+cells hold distractor shapes. Every shape is painted in one of three palette colours (with a
+little jitter). The label says whether the two framed shapes have the same palette colour
+(``same``) or not (``different``); shape classes, sizes and rotations are drawn independently,
+so only the pair of colours decides it, and neither colour alone (nor counting colours, since the
+distractors use the palette too) tells the label.
 
 The knob is the distance between the two framed cells: they sit on a diagonal, ``distance`` rows
 and ``distance`` columns apart, from touching at a corner (1) to opposite corners of the board

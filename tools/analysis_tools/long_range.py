@@ -117,7 +117,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
          osp.join(args.out_dir, 'long_range_summary.json'), indent=1)
     first = records[0]
     title = (f"same colour? {first['image_size']} px boards, {first['grid']} x {first['grid']} "
-             f"cells; {first['max_iters']} iters x batch {first['batch_size']} "
+             f"cells; {first['max_iters']} iters x batch {first['batch_size']}, lr {first['lr']:g} "
              f"(every board new); val {first['val_boards']} boards")
     put_text(f'Long-range study, config `{args.config}`; {title}\n\n' +
              format_study(records, comparisons), osp.join(args.out_dir, 'long_range.md'))
