@@ -295,9 +295,10 @@ def format_study(records: Sequence[dict], comparisons: Sequence[dict]) -> str:
                   '| comparison | distance | seeds | mean difference | 95 % CI | p (paired t) |',
                   '|---|---|---|---|---|---|']
         for c in comparisons:
+            mean, p = (('-', '-') if math.isnan(c['mean']) else
+                       (f"{c['mean']:+.1f}", f"{c['p']:.3g}"))  # fewer than two seeds
             lines.append(f"| {c['first']} - {c['second']} | {c['distance']} | "
-                         f"{len(c['seeds'])} | {c['mean']:+.1f} | {_interval(c['ci95'])} | "
-                         f"{c['p']:.3g} |")
+                         f"{len(c['seeds'])} | {mean} | {_interval(c['ci95'])} | {p} |")
     return '\n'.join(lines) + '\n'
 
 

@@ -146,19 +146,20 @@ def test_tool_refuses_bad_input_naming_it(tmp_path, capsys):
 
 
 def test_tool_trains_reports_and_draws_the_trained_erf(tmp_path, monkeypatch):
-    """Two real (two-step) runs per layout: ledger, summary, table, plot and ERF of both."""
+    """One real (two-step) run per layout: ledger, summary, table, plot and ERF of both."""
     monkeypatch.chdir(tmp_path)
     tool = load_tool()
     assert tool.main(['--config', CONFIG, '--layouts', 'linear', 'sola', '--distances', '5',
-                      '--seeds', '0', '1', '--iters', '2', '--batch-size', '4', '--jobs', '2',
+                      '--seeds', '3', '--iters', '2', '--batch-size', '4', '--jobs', '2',
                       '--work-dir', 'runs', '--out-dir', 'report']) == 0
     records = json.loads((tmp_path / 'report' / 'long_range.json').read_text())
-    assert sorted((r['layout'], r['seed']) for r in records) == [
-        ('linear', 0), ('linear', 1), ('sola', 0), ('sola', 1)]
-    assert all(0 <= r['accuracy'] <= 100 and r['val_boards'] == 500 for r in records)
+    assert sorted((r['layout'], r['seed'], r['distance']) for r in records) == [
+        ('linear', 3, 5), ('sola', 3, 5)]
+    assert all(0 <= r['accuracy'] <= 100 and r['val_boards'] == 500 and r['max_iters'] == 2
+               for r in records)
     summary = json.loads((tmp_path / 'report' / 'long_range_summary.json').read_text())
     assert summary['comparisons'][0]['first'] == 'sola'
-    assert summary['comparisons'][0]['seeds'] == [0, 1]
+    assert summary['comparisons'][0]['seeds'] == [3]
     assert '| sola | `L,L,LS,LS` |' in (tmp_path / 'report' / 'long_range.md').read_text()
     assert (tmp_path / 'report' / 'long_range.png').stat().st_size > 10000
     erf = json.loads((tmp_path / 'report' / 'erf' / 'erf.json').read_text())
