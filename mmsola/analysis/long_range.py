@@ -209,15 +209,21 @@ def run_long_range_study(config: str, layouts: Dict[str, str], distances: Sequen
     return [r for r in records if any(_matches(r, *key, budget) for key in wanted)]
 
 
+def mean_sd(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (NaN for fewer than two values)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, math.nan
+    return mean, math.sqrt(sum((v - mean)**2 for v in values) / (len(values) - 1))
+
+
 def t_interval(values: Sequence[float], level: float = 0.95) -> Tuple[float, float]:
     """Student-t confidence interval of the mean (NaNs for fewer than two values)."""
     from scipy import stats
-    n = len(values)
-    if n < 2:
+    if len(values) < 2:
         return (math.nan, math.nan)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean)**2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    mean, sd = mean_sd(values)
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * sd / math.sqrt(len(values))
     return (mean - half, mean + half)
 
 
@@ -230,9 +236,7 @@ def summarise(records: Sequence[dict]) -> List[dict]:
     for (layout, distance), group in groups.items():
         group = sorted(group, key=lambda r: r['seed'])
         values = [r['accuracy'] for r in group]
-        mean = sum(values) / len(values)
-        sd = (math.sqrt(sum((v - mean)**2 for v in values) / (len(values) - 1))
-              if len(values) > 1 else math.nan)
+        mean, sd = mean_sd(values)
         rows.append(dict(layout=layout, letters=group[0]['letters'], distance=distance,
                          n=len(values), mean=mean, sd=sd, ci95=list(t_interval(values)),
                          seeds={r['seed']: r['accuracy'] for r in group}))
@@ -252,7 +256,7 @@ def compare(records: Sequence[dict], first: str, second: str, distance: int) -> 
                   differences=differences)
     if len(seeds) < 2:
         return dict(result, mean=math.nan, ci95=[math.nan, math.nan], p=math.nan)
-    mean = sum(differences) / len(differences)
+    mean = mean_sd(differences)[0]
     if all(d == differences[0] for d in differences):
         p = 1.0 if mean == 0 else 0.0  # no spread: the t statistic is undefined
     else:
