@@ -114,15 +114,18 @@ def run_budget(config: str, options: dict) -> dict:
 def train_run(config: str, name: str, letters: str, distance: int, seed: int, work_dir: str,
               budget: dict, threads: int = 1) -> dict:
     """Train one (layout, distance, seed) with the packaged ``tools/train.py`` and return its
-    record; a record already in ``work_dir`` is returned as it is. ``budget`` comes from
-    :func:`run_budget` (read once: mmengine's config parsing is not thread-safe).
+    record; a record already in ``work_dir`` with the same budget is returned as it is.
+    ``budget`` comes from :func:`run_budget` (read once: mmengine's config parsing is not
+    thread-safe).
 
     Raises:
         RuntimeError: naming the log file when training fails or logs no accuracy.
     """
     record_file = osp.join(work_dir, RECORD_NAME)
     if osp.isfile(record_file):
-        return load(record_file)
+        record = load(record_file)
+        if all(record.get(key) == budget[key] for key in BUDGET_FIELDS):
+            return record
     if not osp.isfile(TRAIN_SCRIPT):
         raise FileNotFoundError(f'{TRAIN_SCRIPT} is missing; pip install mmsola (-e) ships it')
     options = run_options(letters, distance, seed, budget['max_iters'], budget['batch_size'])

@@ -116,10 +116,10 @@ def test_study_adds_every_run_to_the_ledger_and_resumes(tmp_path, fake_training)
     assert len(fake_training) == 10 and sorted(r['seed'] for r in records) == [0, 0, 2, 2]
     assert len(json.loads(open(ledger).read())) == 10
 
-    # another budget is another run
-    run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [5], [0], ledger,
-                         str(tmp_path / 'other'), max_iters=6)
-    assert len(fake_training) == 11
+    # another budget is another run, also where the work dir holds the old budget's record
+    records = run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [5], [0], ledger,
+                                   str(tmp_path / 'runs'), max_iters=6)
+    assert len(fake_training) == 11 and [r['max_iters'] for r in records] == [6]
 
 
 def test_a_failed_run_names_its_log_and_keeps_the_ledger(tmp_path, monkeypatch):
