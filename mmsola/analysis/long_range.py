@@ -163,13 +163,14 @@ def _matches(record: dict, name: str, letters: str, distance: int, seed: int,
 
 def run_long_range_study(config: str, layouts: Dict[str, str], distances: Sequence[int],
                          seeds: Sequence[int], ledger: str, work_root: str, jobs: int = 1,
-                         max_iters: Optional[int] = None,
-                         batch_size: Optional[int] = None) -> List[dict]:
+                         max_iters: Optional[int] = None, batch_size: Optional[int] = None,
+                         train: bool = True) -> List[dict]:
     """Train every (layout, distance, seed) missing from ``ledger``, ``jobs`` at a time, each
     with ``cpu_count // jobs`` threads; every finished run is added to the ledger at once.
 
     Seeds are the outermost loop, so an interrupted study holds whole seeds of every setting.
-    Returns the ledger's records of the requested runs.
+    Returns the ledger's records of the requested runs (with ``train=False`` only those, nothing
+    trained: a report of a study under way).
     """
     records = load(ledger) if osp.isfile(ledger) else []
     if not isinstance(records, list):
@@ -183,8 +184,10 @@ def run_long_range_study(config: str, layouts: Dict[str, str], distances: Sequen
                 wanted.append(key)
                 if not any(_matches(r, *key, budget) for r in records):
                     todo.append(key)
-    print(f'{len(wanted) - len(todo)} of {len(wanted)} runs are in {ledger}; training '
-          f'{len(todo)}, {jobs} at a time', flush=True)
+    print(f'{len(wanted) - len(todo)} of {len(wanted)} runs are in {ledger}; ' +
+          (f'training {len(todo)}, {jobs} at a time' if train else 'training none'), flush=True)
+    if not train:
+        todo = []
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {

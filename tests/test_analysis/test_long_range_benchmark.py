@@ -166,3 +166,17 @@ def test_tool_trains_reports_and_draws_the_trained_erf(tmp_path, monkeypatch):
     assert [run['label'] for run in erf['runs']] == ['linear', 'sola']
     assert all(len(run['layers']) == 6 and run['checkpoint'].endswith('iter_2.pth')
                for run in erf['runs'])
+
+
+def test_report_only_summarises_a_study_under_way_and_trains_nothing(tmp_path, fake_training):
+    out = tmp_path / 'report'
+    run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [1], [0, 1], str(out / 'long_range.json'),
+                         str(tmp_path / 'runs'), max_iters=4)
+    assert len(fake_training) == 2
+    tool = load_tool()
+    argv = ['--config', CONFIG, '--layouts', 'sola', '--distances', '1', '--seeds', '0', '1', '2',
+            '--iters', '4', '--out-dir', str(out), '--report-only', '--no-erf']
+    assert tool.main(argv) == 0
+    assert len(fake_training) == 2  # seed 2 is missing and stays missing
+    assert '(n=2)' in (out / 'long_range.md').read_text()
+    assert tool.main(argv[:-4] + ['--out-dir', str(tmp_path / 'empty'), '--report-only']) == 1

@@ -2,6 +2,7 @@
 
     python tools/analysis_tools/long_range.py [--layouts linear sola ...] [--distances 1 3 5]
         [--seeds 0 1 2] [--jobs 2] [--iters N] [--batch-size N] [--out-dir DIR] [--no-erf]
+        [--report-only]
 
 Trains each run with the packaged tools/train.py (boards drawn on the fly, nothing to generate)
 and adds its record to <out-dir>/long_range.json as soon as it finishes; runs already there
@@ -42,6 +43,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/long_range')
     parser.add_argument('--out-dir', default='docs/analysis/long_range')
     parser.add_argument('--no-erf', action='store_true', help='skip the ERF of trained models')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: summarise the runs of the ledger (a study under way)')
     return parser.parse_args(argv)
 
 
@@ -109,7 +112,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     mkdir_or_exist(args.out_dir)
     ledger = osp.join(args.out_dir, 'long_range.json')
     records = run_long_range_study(args.config, layouts, args.distances, args.seeds, ledger,
-                                   args.work_dir, args.jobs, args.iters, args.batch_size)
+                                   args.work_dir, args.jobs, args.iters, args.batch_size,
+                                   train=not args.report_only)
+    if not records:
+        print(f'error: {ledger} holds none of the requested runs', file=sys.stderr)
+        return 1
     farthest = max(args.distances)
     comparisons = [compare(records, first, second, farthest) for first, second in HEADLINE
                    if first in layouts and second in layouts]
