@@ -7,16 +7,22 @@ _base_ = '../sola/sola-t_8xb128_in1k.py'
 
 distance = 1
 image_size = 96
+max_iters = 300  # the budget of every run: see the schedule below
 
 # Six layers, so that a study of every layout x distance x seed fits a few CPU hours: the 'sola'
-# rule gives stage 3 'LS' and stage 4 'LS'. Layer scale 1e-6 (the recipe's) with PyTorch's default
-# init of the linear layers, as in the demo classifier (README, 'What held the demo back').
+# rule gives stage 3 'LS' and stage 4 'LS'. PyTorch's default init of the linear layers, as in the
+# demo classifier (README, 'What held the demo back'). Residual layer scale starts at 0.1, not the
+# ImageNet recipe's 1e-6: from 1e-6 the blocks spend the first few hundred steps growing out of
+# identity, and when a run leaves that plateau varies by run (S@3.2, seed 0, adjacent setting:
+# 54.8 % after 600 steps); from 1.0 the same run stayed at chance for 300 steps; from 0.1 it was
+# at 100 % (2026-12-03).
 model = dict(
     backbone=dict(
         arch=dict(_delete_=True, embed_dims=(32, 64, 128, 192), depths=(1, 1, 2, 2),
                   num_heads=(1, 2, 4, 6)),
         layout='sola',
         drop_path_rate=0.0,
+        layer_scale_init=0.1,
         init_cfg=dict(type='Kaiming', layer='Linear', a=5**0.5, mode='fan_in',
                       nonlinearity='leaky_relu', distribution='uniform')),
     neck=dict(_delete_=True, type='GlobalAveragePooling'),
@@ -36,7 +42,7 @@ train_dataloader = dict(
     collate_fn=dict(type='default_collate'),
     # the board stream follows the training seed (the tool sets both), so seeds differ in data
     # as well as in initialisation
-    dataset=dict(boards, split='train', num_samples=600 * 32, seed=0))
+    dataset=dict(boards, split='train', num_samples=max_iters * 32, seed=0))
 val_dataloader = dict(
     _delete_=True,
     batch_size=100,
@@ -48,17 +54,14 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
-# The equal budget of every run: 600 iterations x batch 32, 19,200 boards, each seen once, at
-# AdamW lr 2e-3. Chosen on the adjacent setting only (distance 1, seed 0; README, 'Long-range
-# study'): with the board palette as it is now, sola and stage left chance at iteration 150-200
-# and were at 100 % from iteration 300 on; with 400 iterations, linear ended at 93.8 % and stage
-# at 73.4 % (the step at which a run leaves the initial plateau varies from run to run).
-max_iters = 600
+# The equal budget of every run: 300 iterations x batch 32, 9,600 boards, each seen once, at
+# AdamW lr 2e-3. Chosen on the adjacent setting only (distance 1; README, 'Long-range study').
 train_cfg = dict(_delete_=True, by_epoch=False, max_iters=max_iters, val_interval=max_iters // 2)
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=50, end=max_iters),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=max_iters // 6),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=max_iters // 6,
+         end=max_iters),
 ]
 custom_hooks = []
 default_hooks = dict(

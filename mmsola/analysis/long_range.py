@@ -28,7 +28,7 @@ RECORD_NAME = 'long_range_run.json'
 #: The package's copy of tools/train.py (setup.py: a symlink in editable installs, else a copy).
 TRAIN_SCRIPT = osp.join(osp.dirname(osp.dirname(__file__)), '.mim', 'tools', 'train.py')
 #: Record fields that must agree for a ledger record to stand for a requested run.
-BUDGET_FIELDS = ('max_iters', 'batch_size', 'lr', 'image_size', 'grid')
+BUDGET_FIELDS = ('max_iters', 'batch_size', 'lr', 'layer_scale_init', 'image_size', 'grid')
 
 
 def periodic_layout(depths: Sequence[int], period: int = 3) -> Tuple[str, ...]:
@@ -82,6 +82,13 @@ def study_layouts(depths: Sequence[int]) -> Dict[str, str]:
     return {name: ','.join(letters) for name, letters in layouts.items()}
 
 
+def warmup_iters(max_iters: int) -> int:
+    """Linear warm-up length of a run of ``max_iters`` (>= 2) iterations: a sixth of it."""
+    if max_iters < 2:
+        raise ValueError(f'max_iters must be at least 2, got {max_iters}')
+    return max(1, max_iters // 6)
+
+
 def run_options(letters: str, distance: int, seed: int,
                 max_iters: Optional[int] = None, batch_size: Optional[int] = None) -> dict:
     """The ``--cfg-options`` that turn the benchmark config into one run. The seed sets both the
@@ -92,20 +99,34 @@ def run_options(letters: str, distance: int, seed: int,
         options[f'{loader}_dataloader.dataset.distance'] = distance
     if batch_size is not None:
         options['train_dataloader.batch_size'] = batch_size
-    if max_iters is not None:
+    if max_iters is not None:  # the config's schedule, scaled: warm-up for a sixth, then cosine
+        warmup = warmup_iters(max_iters)
         options.update({'train_cfg.max_iters': max_iters,
-                        'train_cfg.val_interval': max(1, max_iters // 2)})
+                        'train_cfg.val_interval': max(1, max_iters // 2),
+                        'param_scheduler.0.end': warmup, 'param_scheduler.1.begin': warmup,
+                        'param_scheduler.1.end': max_iters})
     return options
 
 
 def run_budget(config: str, options: dict) -> dict:
-    """Iterations, batch size, learning rate and board geometry of a run, read from its merged
-    config; the training set is resized to iterations x batch size (every board seen once)."""
+    """Iterations, batch size, learning rate, initial layer scale and board geometry of a run,
+    read from its merged config; the training set is resized to iterations x batch size (every
+    board seen once).
+
+    Raises:
+        ValueError: when the learning-rate schedule does not end at ``train_cfg.max_iters``.
+    """
     from mmsola.engine.cli import load_config
     cfg = load_config(config, cfg_options=options)
     dataset = cfg.train_dataloader.dataset
+    schedule_end = cfg.param_scheduler[-1].get('end')
+    if schedule_end != cfg.train_cfg.max_iters:
+        raise ValueError(f'{config}: param_scheduler[-1].end ({schedule_end}) must equal '
+                         f'train_cfg.max_iters ({cfg.train_cfg.max_iters})')
     return dict(max_iters=cfg.train_cfg.max_iters, batch_size=cfg.train_dataloader.batch_size,
-                lr=cfg.optim_wrapper.optimizer.lr, image_size=dataset.image_size,
+                lr=cfg.optim_wrapper.optimizer.lr,
+                layer_scale_init=cfg.model.backbone.get('layer_scale_init'),
+                image_size=dataset.image_size,
                 grid=dataset.grid,
                 val_interval=cfg.train_cfg.val_interval,
                 val_boards=cfg.val_dataloader.dataset.num_samples)

@@ -43,8 +43,18 @@ def test_run_options_set_layout_distance_and_seed_of_data_and_init():
     assert all(options[f'{split}_dataloader.dataset.distance'] == 3
                for split in ('train', 'val', 'test'))
     assert options['train_cfg.max_iters'] == 10 and options['train_cfg.val_interval'] == 5
+    assert options['param_scheduler.1.end'] == 10  # the cosine schedule ends with the run
+    assert options['param_scheduler.0.end'] == options['param_scheduler.1.begin'] == 1
     budget = run_budget(CONFIG, options)
     assert budget['max_iters'] == 10 and budget['image_size'] == 96 and budget['grid'] == 6
+    assert budget['layer_scale_init'] == 0.1
+
+
+def test_run_budget_refuses_a_schedule_that_outlasts_the_run():
+    options = dict(run_options('L,L,LS,LS', 1, 0), **{'train_cfg.max_iters': 10})
+    with pytest.raises(ValueError, match=r'param_scheduler\[-1\].end \(300\) must equal '
+                                         r'train_cfg.max_iters \(10\)'):
+        run_budget(CONFIG, options)
 
 
 def test_statistics_match_hand_computed_values():
@@ -140,6 +150,8 @@ def test_tool_refuses_bad_input_naming_it(tmp_path, capsys):
     assert "['hybrid']" in capsys.readouterr().err
     assert tool.main(['--config', CONFIG, '--distances', '6']) == 2
     assert 'allows 1 to 5' in capsys.readouterr().err
+    assert tool.main(['--config', CONFIG, '--iters', '1']) == 2
+    assert '--iters 1' in capsys.readouterr().err
     (tmp_path / 'long_range.json').write_text('{"runs": []}')
     with pytest.raises(ValueError, match='long_range.json must hold a list'):
         tool.main(['--config', CONFIG, '--out-dir', str(tmp_path), '--layouts', 'sola'])

@@ -109,6 +109,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: --distances {bad}: a {grid} x {grid} board allows 1 to {grid - 1}',
               file=sys.stderr)
         return 2
+    if args.iters is not None and args.iters < 2:
+        print(f'error: --iters {args.iters}: a run needs at least 2 (warm-up, then cosine)',
+              file=sys.stderr)
+        return 2
     mkdir_or_exist(args.out_dir)
     ledger = osp.join(args.out_dir, 'long_range.json')
     records = run_long_range_study(args.config, layouts, args.distances, args.seeds, ledger,
