@@ -46,13 +46,13 @@ def test_run_options_set_layout_distance_and_seed_of_data_and_init():
     assert options['param_scheduler.1.end'] == 10  # the cosine schedule ends with the run
     assert options['param_scheduler.0.end'] == options['param_scheduler.1.begin'] == 1
     budget = run_budget(CONFIG, options)
-    assert budget['max_iters'] == 10 and budget['image_size'] == 96 and budget['grid'] == 6
+    assert budget['max_iters'] == 10 and budget['image_size'] == 64 and budget['grid'] == 4
     assert budget['layer_scale_init'] == 0.1
 
 
 def test_run_budget_refuses_a_schedule_that_outlasts_the_run():
     options = dict(run_options('L,L,LS,LS', 1, 0), **{'train_cfg.max_iters': 10})
-    with pytest.raises(ValueError, match=r'param_scheduler\[-1\].end \(300\) must equal '
+    with pytest.raises(ValueError, match=r'param_scheduler\[-1\].end \(500\) must equal '
                                          r'train_cfg.max_iters \(10\)'):
         run_budget(CONFIG, options)
 
@@ -108,26 +108,26 @@ def fake_training(monkeypatch):
 def test_study_adds_every_run_to_the_ledger_and_resumes(tmp_path, fake_training):
     ledger = str(tmp_path / 'long_range.json')
     layouts = {'linear': 'L,L,LL,LL', 'sola': 'L,L,LS,LS'}
-    records = run_long_range_study(CONFIG, layouts, [1, 5], [0, 1], ledger,
+    records = run_long_range_study(CONFIG, layouts, [1, 3], [0, 1], ledger,
                                    str(tmp_path / 'runs'), jobs=2, max_iters=4)
     assert len(fake_training) == 8 and len(records) == 8
     on_disk = json.loads(open(ledger).read())
     found = {(r['layout'], r['distance'], r['seed']): r['accuracy'] for r in on_disk}
-    assert found[('sola', 5, 1)] == pytest.approx(72.51) and found[('linear', 1, 0)] == 70.1
+    assert found[('sola', 3, 1)] == pytest.approx(72.31) and found[('linear', 1, 0)] == 70.1
     assert all(r['max_iters'] == 4 and r['curve'][0] == 60.0 for r in on_disk)
 
-    run_long_range_study(CONFIG, layouts, [1, 5], [0, 1], ledger, str(tmp_path / 'runs'),
+    run_long_range_study(CONFIG, layouts, [1, 3], [0, 1], ledger, str(tmp_path / 'runs'),
                          max_iters=4)
     assert len(fake_training) == 8  # all in the ledger: nothing trained again
 
     # another machine: the ledger alone (no work dirs) is enough to skip, a new seed is trained
-    records = run_long_range_study(CONFIG, layouts, [5], [0, 2], ledger,
+    records = run_long_range_study(CONFIG, layouts, [3], [0, 2], ledger,
                                    str(tmp_path / 'elsewhere'), max_iters=4)
     assert len(fake_training) == 10 and sorted(r['seed'] for r in records) == [0, 0, 2, 2]
     assert len(json.loads(open(ledger).read())) == 10
 
     # another budget is another run, also where the work dir holds the old budget's record
-    records = run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [5], [0], ledger,
+    records = run_long_range_study(CONFIG, {'sola': 'L,L,LS,LS'}, [3], [0], ledger,
                                    str(tmp_path / 'runs'), max_iters=6)
     assert len(fake_training) == 11 and [r['max_iters'] for r in records] == [6]
 
@@ -148,8 +148,8 @@ def test_tool_refuses_bad_input_naming_it(tmp_path, capsys):
     tool = load_tool()
     assert tool.main(['--config', CONFIG, '--layouts', 'sola', 'hybrid']) == 2
     assert "['hybrid']" in capsys.readouterr().err
-    assert tool.main(['--config', CONFIG, '--distances', '6']) == 2
-    assert 'allows 1 to 5' in capsys.readouterr().err
+    assert tool.main(['--config', CONFIG, '--distances', '4']) == 2
+    assert 'allows 1 to 3' in capsys.readouterr().err
     assert tool.main(['--config', CONFIG, '--iters', '1']) == 2
     assert '--iters 1' in capsys.readouterr().err
     (tmp_path / 'long_range.json').write_text('{"runs": []}')
@@ -161,12 +161,12 @@ def test_tool_trains_reports_and_draws_the_trained_erf(tmp_path, monkeypatch):
     """One real (two-step) run per layout: ledger, summary, table, plot and ERF of both."""
     monkeypatch.chdir(tmp_path)
     tool = load_tool()
-    assert tool.main(['--config', CONFIG, '--layouts', 'linear', 'sola', '--distances', '5',
+    assert tool.main(['--config', CONFIG, '--layouts', 'linear', 'sola', '--distances', '3',
                       '--seeds', '3', '--iters', '2', '--batch-size', '4', '--jobs', '2',
                       '--work-dir', 'runs', '--out-dir', 'report']) == 0
     records = json.loads((tmp_path / 'report' / 'long_range.json').read_text())
     assert sorted((r['layout'], r['seed'], r['distance']) for r in records) == [
-        ('linear', 3, 5), ('sola', 3, 5)]
+        ('linear', 3, 3), ('sola', 3, 3)]
     assert all(0 <= r['accuracy'] <= 100 and r['val_boards'] == 500 and r['max_iters'] == 2
                for r in records)
     summary = json.loads((tmp_path / 'report' / 'long_range_summary.json').read_text())
