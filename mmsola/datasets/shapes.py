@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -31,13 +31,15 @@ SHAPES_FORMAT_VERSION = 2
 SPLITS = ('train', 'val')
 
 
-def check_integer_fields(spec) -> None:
+def check_integer_fields(spec, may_be_zero: Sequence[str] = ()) -> None:
     """Raise ``ValueError`` naming the first field of a spec dataclass that is not an integer,
-    or (``seed`` aside) not positive."""
+    or (``seed`` aside) not positive; fields in ``may_be_zero`` may also be 0."""
     for field in dataclasses.fields(spec):
         value = getattr(spec, field.name)
-        wanted = 'an integer' if field.name == 'seed' else 'a positive integer'
-        if not isinstance(value, int) or (field.name != 'seed' and value < 1):
+        lowest = 0 if field.name in may_be_zero else 1
+        wanted = ('an integer' if field.name == 'seed' else
+                  'a non-negative integer' if lowest == 0 else 'a positive integer')
+        if not isinstance(value, int) or (field.name != 'seed' and value < lowest):
             raise ValueError(f'{type(spec).__name__}.{field.name} must be {wanted}, '
                              f'got {value!r}')
 

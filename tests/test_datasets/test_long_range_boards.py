@@ -89,7 +89,23 @@ def test_bad_settings_name_the_field():
         BoardSpec(image_size=100, grid=6)
     with pytest.raises(ValueError, match='BoardSpec.num_distractors'):
         BoardSpec(grid=4, image_size=64, distance=1, num_distractors=15)
+    with pytest.raises(ValueError, match='BoardSpec.num_distractors must be a non-negative'):
+        BoardSpec(num_distractors=-1)
     with pytest.raises(ValueError, match='LongRangeBoards.split'):
         LongRangeBoards(distance=1, split='test')
     with pytest.raises(ValueError, match='LongRangeBoards.num_samples'):
         LongRangeBoards(distance=1, num_samples=0)
+
+
+def test_study_boards_hold_colour_only_in_the_two_framed_cells():
+    """The study's setting (64 x 64, 4 x 4 cells, no distractors): everything outside the two
+    framed cells is grey, so the pair of colours is all there is to see."""
+    spec = BoardSpec(seed=3, image_size=64, grid=4, distance=3, num_distractors=0)
+    for index in range(8):
+        board = draw_board(spec, 0, index)
+        assert board['distractors'] == [] and board['label'] == index % 2
+        image = board['image'].astype(float)
+        coloured = np.abs(image - image.mean(-1, keepdims=True)).max(-1) > 40
+        for row, col in board['framed']:
+            coloured[row * 16:(row + 1) * 16, col * 16:(col + 1) * 16] = False
+        assert not coloured.any()
