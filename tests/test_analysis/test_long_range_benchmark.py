@@ -52,7 +52,7 @@ def test_run_options_set_layout_distance_and_seed_of_data_and_init():
 
 def test_run_budget_refuses_a_schedule_that_outlasts_the_run():
     options = dict(run_options('L,L,LS,LS', 1, 0), **{'train_cfg.max_iters': 10})
-    with pytest.raises(ValueError, match=r'param_scheduler\[-1\].end \(500\) must equal '
+    with pytest.raises(ValueError, match=r'param_scheduler\[-1\].end \(300\) must equal '
                                          r'train_cfg.max_iters \(10\)'):
         run_budget(CONFIG, options)
 
