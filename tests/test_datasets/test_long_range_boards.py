@@ -106,6 +106,7 @@ def test_study_boards_hold_colour_only_in_the_two_framed_cells():
         assert board['distractors'] == [] and board['label'] == index % 2
         image = board['image'].astype(float)
         coloured = np.abs(image - image.mean(-1, keepdims=True)).max(-1) > 40
+        size = spec.cell_size
         for row, col in board['framed']:
-            coloured[row * 16:(row + 1) * 16, col * 16:(col + 1) * 16] = False
+            coloured[row * size:(row + 1) * size, col * size:(col + 1) * size] = False
         assert not coloured.any()

@@ -1,6 +1,6 @@
 """Long-range study: every layout x distance x seed on the same-colour boards, with statistics.
 
-    python tools/analysis_tools/long_range.py [--layouts linear sola ...] [--distances 1 2 3]
+    python tools/analysis_tools/long_range.py [--layouts linear sola ...] [--distances 1 2 3 ...]
         [--seeds 0 1 2] [--jobs 2] [--iters N] [--batch-size N] [--out-dir DIR] [--no-erf]
         [--report-only]
 
@@ -34,8 +34,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config', default=DEFAULT_CONFIG, help='default: %(default)s')
     parser.add_argument('--layouts', nargs='+', metavar='NAME',
                         help='layouts of the study by name (default: all of them)')
-    parser.add_argument('--distances', nargs='+', type=int, default=[1, 2, 3],
-                        help='cells between the deciding cells (default: %(default)s)')
+    parser.add_argument('--distances', nargs='+', type=int,
+                        help='cells between the deciding cells (default: every one the '
+                        "config's board allows, 1 to grid - 1)")
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--jobs', type=int, default=2, help='runs at a time (default: 2)')
     parser.add_argument('--iters', type=int, help="training iterations (default: the config's)")
@@ -104,6 +105,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         layouts = {name: layouts[name] for name in args.layouts}
     grid = cfg.train_dataloader.dataset.grid
+    args.distances = args.distances or list(range(1, grid))
     bad = [d for d in args.distances if not 1 <= d < grid]
     if bad:
         print(f'error: --distances {bad}: a {grid} x {grid} board allows 1 to {grid - 1}',
