@@ -15,11 +15,16 @@ together (without distractors too).
 
 The knob is the distance between the two framed cells: they sit on a diagonal, ``distance`` rows
 and ``distance`` columns apart, from touching at a corner (1) to opposite corners of the board
-(``grid - 1``). Boards of one (seed, split, index) at different distances differ only in where
-the framed cells are (:func:`draw_board`). :class:`LongRangeBoards` serves them to mmpretrain
+(``grid - 1``). Every distance offers the same two placements of the pair, as near the board's
+centre as the distance allows (:func:`framed_placements`), so that how hard the cells are to find
+does not change with the distance: with every placement of the pair allowed, the far setting had
+2 placements and the adjacent one 18, and the far one was learned first (2026-12-03). Boards of
+one (seed, split, index) at different distances differ only in where the framed cells are
+(:func:`draw_board`). :class:`LongRangeBoards` serves them to mmpretrain
 without writing files.
 """
 import dataclasses
+import hashlib
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -87,7 +92,8 @@ class BoardSpec:
         grid: cells per side of the board.
         distance: cells between the two framed cells along both axes: they sit on a diagonal,
             ``distance`` rows and ``distance`` columns apart (1: touching at a corner;
-            ``grid - 1``: opposite corners of the board).
+            ``grid - 1``: opposite corners of the board), in one of the two placements of
+            :func:`framed_placements`.
         num_distractors: unframed shapes per board (0 for none, as in the study's config).
     """
     seed: int = 0
@@ -122,16 +128,36 @@ class BoardSpec:
         return float(np.hypot(self.distance, self.distance) * self.cell_size)
 
 
-def diagonal_pairs(grid: int, distance: int) -> List[Tuple[Cell, Cell]]:
-    """Every pair of cells ``distance`` rows and ``distance`` columns apart, on either diagonal
-    direction; ``distance = grid - 1`` leaves the two pairs of opposite corners."""
-    pairs = []
-    for row in range(grid - distance):
-        for col in range(grid):
-            for other_col in (col + distance, col - distance):
-                if 0 <= other_col < grid:
-                    pairs.append(((row, col), (row + distance, other_col)))
-    return pairs
+def framed_placements(grid: int, distance: int) -> List[Tuple[Cell, Cell]]:
+    """The two placements of the framed pair at ``distance``: the pair on the main diagonal
+    whose midpoint is nearest the board's centre (the upper-left one on a tie) and its mirror
+    image left to right. On a 4 x 4 board: distance 1, (1, 1)-(2, 2) and (1, 2)-(2, 1); 2,
+    (0, 0)-(2, 2) and (0, 3)-(2, 1); 3, the two pairs of opposite corners."""
+    centre = (grid - 1) / 2
+
+    def off_centre(pair: Tuple[Cell, Cell]) -> Tuple[float, Tuple[Cell, Cell]]:
+        (row, col), _ = pair
+        return (row + distance / 2 - centre)**2 + (col + distance / 2 - centre)**2, pair
+
+    main = min((((row, col), (row + distance, col + distance))
+                for row in range(grid - distance) for col in range(grid - distance)),
+               key=off_centre)
+    return [main, tuple((row, grid - 1 - col) for row, col in main)]
+
+
+def board_fingerprint(image_size: int, grid: int, num_distractors: int) -> str:
+    """A short hash of the first boards of both splits at every distance (seed 0). It changes
+    with anything that changes the boards (palette, placements, textures, numpy's generator), so
+    a study's ledger can tell records of other boards from those of the current ones."""
+    digest = hashlib.sha1()
+    for distance in range(1, grid):
+        spec = BoardSpec(seed=0, image_size=image_size, grid=grid, distance=distance,
+                         num_distractors=num_distractors)
+        for split_id in range(len(SPLITS)):
+            for index in range(2):
+                board = draw_board(spec, split_id, index)
+                digest.update(board['image'].tobytes() + bytes([board['label']]))
+    return digest.hexdigest()[:12]
 
 
 def draw_board(spec: BoardSpec, split_id: int, index: int) -> Dict[str, object]:
@@ -152,8 +178,8 @@ def draw_board(spec: BoardSpec, split_id: int, index: int) -> Dict[str, object]:
     same = index % 2 == 1
     first = int(rng.integers(len(PALETTE)))
     second = first if same else int((first + rng.integers(1, len(PALETTE))) % len(PALETTE))
-    pairs = diagonal_pairs(grid, spec.distance)
-    framed = pairs[int(rng.random() * len(pairs))]
+    placements = framed_placements(grid, spec.distance)
+    framed = placements[int(rng.random() * len(placements))]
     if rng.integers(2):
         framed = framed[::-1]
     (first_class, first_patch), (second_class, second_patch) = (

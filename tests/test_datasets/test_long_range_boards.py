@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from mmengine.registry import DATASETS, init_default_scope
 
-from mmsola.datasets.long_range import (PALETTE, BoardSpec, LongRangeBoards, diagonal_pairs,
-                                        draw_board)
+from mmsola.datasets.long_range import (PALETTE, BoardSpec, LongRangeBoards, board_fingerprint,
+                                        draw_board, framed_placements)
 
 SPEC = BoardSpec(seed=3, image_size=96, grid=6, distance=1, num_distractors=5)
 
@@ -32,6 +32,7 @@ def test_labels_are_right_by_construction(distance):
         board = draw_board(spec, 0, index)
         (r0, c0), (r1, c1) = board['framed']
         assert abs(r0 - r1) == abs(c0 - c1) == distance
+        assert tuple(sorted(board['framed'])) in framed_placements(6, distance)
         seen = [framed_colour(cell_pixels(board['image'], cell, spec.cell_size), spec.frame_width)
                 for cell in board['framed']]
         assert seen == list(board['colours'])
@@ -60,10 +61,28 @@ def test_distance_changes_only_where_the_framed_cells_are():
         assert np.array_equal(near['image'][untouched], far['image'][untouched])
 
 
-def test_farthest_distance_is_opposite_corners():
-    assert sorted(diagonal_pairs(6, 5)) == [((0, 0), (5, 5)), ((0, 5), (5, 0))]
-    assert len(diagonal_pairs(6, 1)) == 2 * 5 * 5
+def test_every_distance_has_the_same_two_placements_as_central_as_it_allows():
+    assert framed_placements(4, 1) == [((1, 1), (2, 2)), ((1, 2), (2, 1))]
+    assert framed_placements(4, 2) == [((0, 0), (2, 2)), ((0, 3), (2, 1))]
+    assert framed_placements(4, 3) == [((0, 0), (3, 3)), ((0, 3), (3, 0))]  # opposite corners
+    for grid in (4, 5, 6):
+        for distance in range(1, grid):
+            main, mirror = framed_placements(grid, distance)
+            assert mirror == tuple((row, grid - 1 - col) for row, col in main)
+            for (r0, c0), (r1, c1) in (main, mirror):
+                assert abs(r1 - r0) == abs(c1 - c0) == distance
+                assert 0 <= min(r0, r1, c0, c1) and max(r0, r1, c0, c1) < grid
     assert BoardSpec(distance=5).pixel_distance == pytest.approx(5 * 16 * 2**0.5)
+    placed = {tuple(sorted(draw_board(BoardSpec(seed=1, grid=4, image_size=64, distance=2), 0,
+                                      index)['framed'])) for index in range(40)}
+    assert placed == {((0, 0), (2, 2)), ((0, 3), (2, 1))}
+
+
+def test_board_fingerprint_tells_other_boards_apart():
+    fingerprint = board_fingerprint(64, 4, 0)
+    assert fingerprint == board_fingerprint(64, 4, 0) and len(fingerprint) == 12
+    assert fingerprint != board_fingerprint(64, 4, 1)  # a distractor more
+    assert fingerprint != board_fingerprint(96, 4, 0)
 
 
 def test_dataset_builds_from_an_mmpretrain_config_and_never_repeats_a_board():
