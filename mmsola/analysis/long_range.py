@@ -28,7 +28,10 @@ RECORD_NAME = 'long_range_run.json'
 #: The package's copy of tools/train.py (setup.py: a symlink in editable installs, else a copy).
 TRAIN_SCRIPT = osp.join(osp.dirname(osp.dirname(__file__)), '.mim', 'tools', 'train.py')
 #: Record fields that must agree for a ledger record to stand for a requested run.
-BUDGET_FIELDS = ('max_iters', 'batch_size', 'lr', 'layer_scale_init', 'image_size', 'grid')
+BUDGET_FIELDS = ('max_iters', 'batch_size', 'lr', 'layer_scale_init', 'image_size', 'grid',
+                 'val_interval', 'boards')
+#: The validation accuracy (%) whose first crossing measures how fast a run learned.
+SOLVED = 95.0
 
 
 def periodic_layout(depths: Sequence[int], period: int = 3) -> Tuple[str, ...]:
@@ -102,20 +105,28 @@ def run_options(letters: str, distance: int, seed: int,
     if max_iters is not None:  # the config's schedule, scaled: warm-up for a sixth, then cosine
         warmup = warmup_iters(max_iters)
         options.update({'train_cfg.max_iters': max_iters,
-                        'train_cfg.val_interval': max(1, max_iters // 2),
+                        'train_cfg.val_interval': max(1, max_iters // 10),
                         'param_scheduler.0.end': warmup, 'param_scheduler.1.begin': warmup,
                         'param_scheduler.1.end': max_iters})
     return options
 
 
+def validation_iters(max_iters: int, val_interval: int) -> List[int]:
+    """The iterations after which MMEngine's ``IterBasedTrainLoop`` validates: every
+    ``val_interval``-th and the last."""
+    return [it for it in range(1, max_iters + 1) if it % val_interval == 0 or it == max_iters]
+
+
 def run_budget(config: str, options: dict) -> dict:
-    """Iterations, batch size, learning rate, initial layer scale and board geometry of a run,
-    read from its merged config; the training set is resized to iterations x batch size (every
-    board seen once).
+    """Iterations, batch size, learning rate, initial layer scale, validation interval and boards
+    (geometry and :func:`~mmsola.datasets.long_range.board_fingerprint`) of a run, read from its
+    merged config; the training set is resized to iterations x batch size (every board seen
+    once).
 
     Raises:
         ValueError: when the learning-rate schedule does not end at ``train_cfg.max_iters``.
     """
+    from mmsola.datasets.long_range import board_fingerprint
     from mmsola.engine.cli import load_config
     cfg = load_config(config, cfg_options=options)
     dataset = cfg.train_dataloader.dataset
@@ -128,6 +139,8 @@ def run_budget(config: str, options: dict) -> dict:
                 layer_scale_init=cfg.model.backbone.get('layer_scale_init'),
                 image_size=dataset.image_size,
                 grid=dataset.grid,
+                boards=board_fingerprint(dataset.image_size, dataset.grid,
+                                         dataset.get('num_distractors', 0)),
                 val_interval=cfg.train_cfg.val_interval,
                 val_boards=cfg.val_dataloader.dataset.num_samples)
 
@@ -166,8 +179,14 @@ def train_run(config: str, name: str, letters: str, distance: int, seed: int, wo
     accuracies = [float(line[METRIC]) for line in latest_run_scalars(work_dir) if METRIC in line]
     if not accuracies:
         raise RuntimeError(f'training {name} logged no {METRIC}; see {log_file}')
+    curve_iters = validation_iters(budget['max_iters'], budget['val_interval'])
+    if len(curve_iters) != len(accuracies):
+        raise RuntimeError(f'training {name} logged {len(accuracies)} validations, expected '
+                           f'{len(curve_iters)}; see {log_file}')
+    solved_at = next((it for it, acc in zip(curve_iters, accuracies) if acc >= SOLVED), None)
     record = dict(layout=name, letters=letters, distance=distance, seed=seed,
-                  accuracy=accuracies[-1], curve=accuracies, **budget,
+                  accuracy=accuracies[-1], iters_to_solve=solved_at, curve=accuracies,
+                  curve_iters=curve_iters, **budget,
                   train_seconds=round(seconds, 1), threads=threads,
                   config=config, work_dir=work_dir,
                   finished=datetime.datetime.now().isoformat(timespec='seconds'))
@@ -254,8 +273,18 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> Tuple[float, flo
     return (mean - half, mean + half)
 
 
+def run_value(record: dict, key: str = 'accuracy') -> float:
+    """``accuracy`` (%) or ``iters_to_solve`` of a run; a run that never reached :data:`SOLVED`
+    counts as solved one validation after its last iteration (a lower bound)."""
+    if key == 'iters_to_solve' and record.get(key) is None:
+        return float(record['max_iters'] + record['val_interval'])
+    return float(record[key])
+
+
 def summarise(records: Sequence[dict]) -> List[dict]:
-    """One row per (layout, distance): n, mean, sd, 95 % t-interval and every seed's accuracy."""
+    """One row per (layout, distance): n, mean, sd, 95 % t-interval and every seed's accuracy,
+    and every seed's iterations to :data:`SOLVED` (None: not within the budget) with their
+    mean (counting those as in :func:`run_value`)."""
     groups: Dict[Tuple[str, int], List[dict]] = {}
     for record in records:
         groups.setdefault((record['layout'], record['distance']), []).append(record)
@@ -266,20 +295,26 @@ def summarise(records: Sequence[dict]) -> List[dict]:
         mean, sd = mean_sd(values)
         rows.append(dict(layout=layout, letters=group[0]['letters'], distance=distance,
                          n=len(values), mean=mean, sd=sd, ci95=list(t_interval(values)),
-                         seeds={r['seed']: r['accuracy'] for r in group}))
+                         seeds={r['seed']: r['accuracy'] for r in group},
+                         iters_to_solve={r['seed']: r.get('iters_to_solve') for r in group},
+                         mean_iters_to_solve=mean_sd(
+                             [run_value(r, 'iters_to_solve') for r in group])[0]
+                         if all('iters_to_solve' in r for r in group) else math.nan))
     return rows
 
 
-def compare(records: Sequence[dict], first: str, second: str, distance: int) -> dict:
-    """``first`` minus ``second`` at one distance, paired by seed: mean difference, its 95 %
-    t-interval and the two-sided p-value of the paired t-test."""
+def compare(records: Sequence[dict], first: str, second: str, distance: int,
+            key: str = 'accuracy') -> dict:
+    """``first`` minus ``second`` at one distance, paired by seed, in ``key`` (see
+    :func:`run_value`): mean difference, its 95 % t-interval and the two-sided p-value of the
+    paired t-test."""
     from scipy import stats
-    by_seed = {layout: {r['seed']: r['accuracy'] for r in records
+    by_seed = {layout: {r['seed']: run_value(r, key) for r in records
                         if r['layout'] == layout and r['distance'] == distance}
                for layout in (first, second)}
     seeds = sorted(set(by_seed[first]) & set(by_seed[second]))
     differences = [by_seed[first][s] - by_seed[second][s] for s in seeds]
-    result = dict(first=first, second=second, distance=distance, seeds=seeds,
+    result = dict(first=first, second=second, distance=distance, key=key, seeds=seeds,
                   differences=differences)
     if len(seeds) < 2:
         return dict(result, mean=math.nan, ci95=[math.nan, math.nan], p=math.nan)
@@ -297,7 +332,8 @@ def _interval(values: Sequence[float]) -> str:
 
 
 def format_study(records: Sequence[dict], comparisons: Sequence[dict]) -> str:
-    """Markdown: mean +- sd (95 % CI) per layout and distance, every seed, then comparisons."""
+    """Markdown: mean +- sd (95 % CI) per layout and distance, every seed, iterations to
+    :data:`SOLVED` per seed (when the records have them), then the comparisons."""
     rows = summarise(records)
     distances = sorted({row['distance'] for row in rows})
     layouts = list(dict.fromkeys(r['layout'] for r in sorted(
@@ -314,51 +350,82 @@ def format_study(records: Sequence[dict], comparisons: Sequence[dict]) -> str:
                           f"{row['mean']:.1f} ± {row['sd']:.1f} {_interval(row['ci95'])} "
                           f"(n={row['n']})")
         lines.append(f"| {layout} | `{letters}` | " + ' | '.join(values) + ' |')
-    lines += ['', 'Every seed (accuracy %, seed: value):', '',
-              '| layout | ' + ' | '.join(f'distance {d}' for d in distances) + ' |',
-              '|---|' + '---|' * len(distances)]
-    for layout in layouts:
-        values = [', '.join(f'{s}: {v:.1f}' for s, v in cell[(layout, d)]['seeds'].items())
-                  if (layout, d) in cell else '-' for d in distances]
-        lines.append(f'| {layout} | ' + ' | '.join(values) + ' |')
+
+    def per_seed(title: str, text) -> None:
+        lines.extend(['', title, '', '| layout | ' + ' | '.join(f'distance {d}' for d in distances)
+                      + ' |', '|---|' + '---|' * len(distances)])
+        for layout in layouts:
+            values = [text(cell[(layout, d)]) if (layout, d) in cell else '-' for d in distances]
+            lines.append(f'| {layout} | ' + ' | '.join(values) + ' |')
+
+    per_seed('Every seed (accuracy %, seed: value):',
+             lambda row: ', '.join(f'{s}: {v:.1f}' for s, v in row['seeds'].items()))
+    if not any(math.isnan(row['mean_iters_to_solve']) for row in rows):
+        first = records[0]
+        per_seed(f"Iterations until the validation accuracy first reached {SOLVED:g} % "
+                 f"(validated every {first['val_interval']}; 'never': not in "
+                 f"{first['max_iters']}), mean (never counted as "
+                 f"{first['max_iters'] + first['val_interval']}) and every seed:",
+                 lambda row: f"{row['mean_iters_to_solve']:.0f} (" + ', '.join(
+                     f"{s}: {'never' if v is None else v}"
+                     for s, v in row['iters_to_solve'].items()) + ')')
     if comparisons:
-        lines += ['', 'Paired by seed (first minus second, accuracy points):', '',
-                  '| comparison | distance | seeds | mean difference | 95 % CI | p (paired t) |',
-                  '|---|---|---|---|---|---|']
+        lines += ['', 'Paired by seed (first minus second):', '',
+                  '| comparison | measure | distance | seeds | mean difference | 95 % CI | '
+                  'p (paired t) |', '|---|---|---|---|---|---|---|']
         for c in comparisons:
             mean, p = (('-', '-') if math.isnan(c['mean']) else
                        (f"{c['mean']:+.1f}", f"{c['p']:.3g}"))  # fewer than two seeds
-            lines.append(f"| {c['first']} - {c['second']} | {c['distance']} | "
+            measure = ('accuracy (points)' if c.get('key', 'accuracy') == 'accuracy' else
+                       f'iterations to {SOLVED:g} %')
+            lines.append(f"| {c['first']} - {c['second']} | {measure} | {c['distance']} | "
                          f"{len(c['seeds'])} | {mean} | {_interval(c['ci95'])} | {p} |")
     return '\n'.join(lines) + '\n'
 
 
 def plot_study(records: Sequence[dict], path: str, title: str) -> None:
     """Accuracy against distance, one line per layout (mean, 95 % interval as error bars, every
-    seed as a dot); the placement sweep in a second panel."""
+    seed as a dot), the placement sweep in a second panel; below them, when the records have
+    it, the iterations to :data:`SOLVED` the same way."""
     plt = pyplot()
     rows = summarise(records)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, sweep in zip(axes, (False, True)):
+    speed = not any(math.isnan(row['mean_iters_to_solve']) for row in rows)
+    fig, axes = plt.subplots(1 + speed, 2, figsize=(10, 3.8 * (1 + speed)), sharey='row',
+                             squeeze=False)
+    for (row_index, sweep), ax in zip(((r, s) for r in range(1 + speed) for s in (False, True)),
+                                      axes.flat):
+        key = 'accuracy' if row_index == 0 else 'iters_to_solve'
         names = sorted({r['layout'] for r in rows if r['layout'].startswith('S@') == sweep})
         for offset, name in enumerate(names):
-            mine = sorted((r for r in rows if r['layout'] == name), key=lambda r: r['distance'])
-            xs = [r['distance'] + (offset - (len(names) - 1) / 2) * 0.06 for r in mine]
-            means = [r['mean'] for r in mine]
-            errors = [[0 if math.isnan(r['ci95'][0]) else r['mean'] - r['ci95'][0]
-                       for r in mine],
-                      [0 if math.isnan(r['ci95'][1]) else r['ci95'][1] - r['mean']
-                       for r in mine]]
+            mine = sorted((r for r in records if r['layout'] == name),
+                          key=lambda r: (r['distance'], r['seed']))
+            by_distance: Dict[int, List[float]] = {}
+            for record in mine:
+                by_distance.setdefault(record['distance'], []).append(run_value(record, key))
+            shift = (offset - (len(names) - 1) / 2) * 0.06
+            xs = [distance + shift for distance in by_distance]
+            means = [mean_sd(values)[0] for values in by_distance.values()]
+            intervals = [t_interval(values) for values in by_distance.values()]
+            errors = [[0 if math.isnan(low) else mean - low for mean, (low, _) in
+                       zip(means, intervals)],
+                      [0 if math.isnan(high) else high - mean for mean, (_, high) in
+                       zip(means, intervals)]]
             line = ax.errorbar(xs, means, yerr=errors, marker='o', capsize=3, label=name)
-            for x, r in zip(xs, mine):
-                ax.scatter([x] * len(r['seeds']), list(r['seeds'].values()), s=8, alpha=0.5,
-                           color=line[0].get_color())
-        ax.axhline(50, color='grey', linestyle='--', linewidth=1)
+            for x, values in zip(xs, by_distance.values()):
+                ax.scatter([x] * len(values), values, s=8, alpha=0.5, color=line[0].get_color())
         ax.set(xlabel='distance between the deciding cells (cells per axis)',
-               xticks=sorted({r['distance'] for r in rows}), ylim=(40, 102),
+               xticks=sorted({r['distance'] for r in rows}),
                title='one softmax layer at each position' if sweep else 'layouts')
-        ax.legend(fontsize=7, loc='lower left')
-    axes[0].set_ylabel('val accuracy (%), mean and 95 % CI')
+        if key == 'accuracy':
+            ax.axhline(50, color='grey', linestyle='--', linewidth=1)
+            ax.set_ylim(40, 102)
+        if names:
+            ax.legend(fontsize=7, loc='lower left' if key == 'accuracy' else 'upper left')
+    axes[0, 0].set_ylabel('val accuracy (%), mean and 95 % CI')
+    if speed:
+        first = records[0]
+        axes[1, 0].set_ylabel(f'iterations to {SOLVED:g} % val accuracy\n(never: '
+                              f"{first['max_iters'] + first['val_interval']})")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

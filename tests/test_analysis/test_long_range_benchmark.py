@@ -8,9 +8,10 @@ import subprocess
 import pytest
 
 from mmsola.analysis import long_range
+from mmsola.datasets.long_range import board_fingerprint
 from mmsola.analysis.long_range import (compare, format_study, periodic_layout, run_budget,
                                         run_long_range_study, run_options, study_layouts,
-                                        summarise, t_interval)
+                                        summarise, t_interval, validation_iters)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, 'configs', 'long_range', 'sola-mini_long-range-boards.py')
@@ -42,12 +43,20 @@ def test_run_options_set_layout_distance_and_seed_of_data_and_init():
     assert options['randomness.seed'] == options['train_dataloader.dataset.seed'] == 7
     assert all(options[f'{split}_dataloader.dataset.distance'] == 3
                for split in ('train', 'val', 'test'))
-    assert options['train_cfg.max_iters'] == 10 and options['train_cfg.val_interval'] == 5
+    assert options['train_cfg.max_iters'] == 10 and options['train_cfg.val_interval'] == 1
     assert options['param_scheduler.1.end'] == 10  # the cosine schedule ends with the run
     assert options['param_scheduler.0.end'] == options['param_scheduler.1.begin'] == 1
     budget = run_budget(CONFIG, options)
     assert budget['max_iters'] == 10 and budget['image_size'] == 64 and budget['grid'] == 4
-    assert budget['layer_scale_init'] == 0.1
+    assert budget['layer_scale_init'] == 0.1 and budget['val_interval'] == 1
+    assert budget['boards'] == board_fingerprint(64, 4, 0)  # the config's boards: no distractors
+    assert run_budget(CONFIG, dict(options, **{'train_dataloader.dataset.num_distractors': 2})
+                      )['boards'] != budget['boards']
+
+
+def test_validation_iters_follow_mmengine_loop():
+    assert validation_iters(300, 30) == list(range(30, 301, 30))
+    assert validation_iters(25, 2) == list(range(2, 25, 2)) + [25]  # and always the last
 
 
 def test_run_budget_refuses_a_schedule_that_outlasts_the_run():
@@ -73,7 +82,27 @@ def test_statistics_match_hand_computed_values():
     # paired t: sd of the differences 9.165, t = 30 / (9.165 / sqrt 3) = 5.670, 2 dof
     assert math.isclose(result['p'], 0.0297, abs_tol=5e-4)
     table = format_study(records, [result])
-    assert '| sola | `L,S` | 80.0 ± 10.0' in table and '| sola - linear | 5 | 3 | +30.0 |' in table
+    assert '| sola | `L,S` | 80.0 ± 10.0' in table
+    assert '| sola - linear | accuracy (points) | 5 | 3 | +30.0 |' in table
+    assert 'first reached' not in table  # records without a curve: no iterations table
+
+
+def test_iterations_to_solve_count_a_run_that_never_did_as_one_validation_past_the_end():
+    budget = dict(max_iters=300, val_interval=30, letters='L')
+    records = [dict(budget, layout=layout, distance=3, seed=seed, accuracy=accuracy,
+                    iters_to_solve=solved)
+               for layout, runs in (('sola', ((100.0, 60), (100.0, 90), (100.0, 60))),
+                                    ('linear', ((100.0, 150), (55.0, None), (100.0, 240))))
+               for seed, (accuracy, solved) in enumerate(runs)]
+    rows = {row['layout']: row for row in summarise(records)}
+    assert rows['sola']['mean_iters_to_solve'] == 70.0
+    assert rows['linear']['iters_to_solve'] == {0: 150, 1: None, 2: 240}
+    assert rows['linear']['mean_iters_to_solve'] == 240.0  # (150 + 330 + 240) / 3
+    result = compare(records, 'sola', 'linear', 3, key='iters_to_solve')
+    assert result['differences'] == [-90.0, -240.0, -180.0] and result['mean'] == -170.0
+    table = format_study(records, [result])
+    assert '| linear | 240 (0: 150, 1: never, 2: 240) |' in table
+    assert '| sola - linear | iterations to 95 % | 3 | 3 | -170.0 |' in table
 
 
 def _write_run(work_dir, stamp, accuracies):
@@ -88,8 +117,9 @@ def _write_run(work_dir, stamp, accuracies):
 
 @pytest.fixture
 def fake_training(monkeypatch):
-    """``subprocess.run`` of the training script replaced by a run logging 60 % then an accuracy
-    made of the layout's softmax count, the distance and the seed (to tell runs apart)."""
+    """``subprocess.run`` of the training script replaced by a run logging 60 % at every
+    validation (96 % at the one before the last for layouts with a softmax layer), then an
+    accuracy made of the layout's softmax count, the distance and the seed (to tell runs apart)."""
     commands = []
 
     def run(command, **kwargs):
@@ -98,7 +128,11 @@ def fake_training(monkeypatch):
         accuracy = (70.0 + options['model.backbone.layout'].count('S') +
                     int(options['train_dataloader.dataset.distance']) / 10 +
                     int(options['randomness.seed']) / 100)
-        _write_run(command[command.index('--work-dir') + 1], '20990101_000000', [60.0, accuracy])
+        validations = len(validation_iters(int(options['train_cfg.max_iters']),
+                                           int(options['train_cfg.val_interval'])))
+        solved = [96.0] if 'S' in options['model.backbone.layout'] else [60.0]
+        curve = ([60.0] * validations + solved)[len(solved) + 1:] + [accuracy]
+        _write_run(command[command.index('--work-dir') + 1], '20990101_000000', curve)
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setattr(long_range.subprocess, 'run', run)
@@ -115,6 +149,8 @@ def test_study_adds_every_run_to_the_ledger_and_resumes(tmp_path, fake_training)
     found = {(r['layout'], r['distance'], r['seed']): r['accuracy'] for r in on_disk}
     assert found[('sola', 3, 1)] == pytest.approx(72.31) and found[('linear', 1, 0)] == 70.1
     assert all(r['max_iters'] == 4 and r['curve'][0] == 60.0 for r in on_disk)
+    assert all(r['curve_iters'] == [1, 2, 3, 4] for r in on_disk)
+    assert {r['layout']: r['iters_to_solve'] for r in on_disk} == {'linear': None, 'sola': 3}
 
     run_long_range_study(CONFIG, layouts, [1, 3], [0, 1], ledger, str(tmp_path / 'runs'),
                          max_iters=4)

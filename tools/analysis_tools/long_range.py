@@ -7,8 +7,8 @@
 Trains each run with the packaged tools/train.py (boards drawn on the fly, nothing to generate)
 and adds its record to <out-dir>/long_range.json as soon as it finishes; runs already there
 (same layout, distance, seed and budget) are not trained again, so the command resumes. Writes
-long_range_summary.json (mean, sd, 95 % t-intervals, paired comparisons), long_range.md and
-long_range.png, and, unless --no-erf, the per-layer ERF of the trained all-linear and 'sola'
+long_range_summary.json (mean, sd, 95 % t-intervals; paired comparisons of the final accuracy
+and of the iterations to 95 % validation accuracy), long_range.md and long_range.png, and, unless --no-erf, the per-layer ERF of the trained all-linear and 'sola'
 models at the largest distance (erf/).
 """
 import argparse
@@ -56,7 +56,8 @@ def write_boards(folder: str, distance: int, cfg, num: int) -> str:
     from mmsola.datasets.long_range import BoardSpec, draw_board
     dataset = cfg.val_dataloader.dataset
     spec = BoardSpec(seed=dataset.seed, image_size=dataset.image_size, grid=dataset.grid,
-                     distance=distance)
+                     distance=distance,
+                     num_distractors=dataset.get('num_distractors', BoardSpec.num_distractors))
     mkdir_or_exist(folder)
     for index in range(num):
         image = draw_board(spec, 1, index)['image']
@@ -124,8 +125,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {ledger} holds none of the requested runs', file=sys.stderr)
         return 1
     farthest = max(args.distances)
-    comparisons = [compare(records, first, second, farthest) for first, second in HEADLINE
-                   if first in layouts and second in layouts]
+    measures = ['accuracy'] + (['iters_to_solve'] if all('iters_to_solve' in r for r in records)
+                               else [])
+    comparisons = [compare(records, first, second, farthest, key) for key in measures
+                   for first, second in HEADLINE if first in layouts and second in layouts]
     dump(dict(config=args.config, summary=summarise(records), comparisons=comparisons),
          osp.join(args.out_dir, 'long_range_summary.json'), indent=1)
     first = records[0]
