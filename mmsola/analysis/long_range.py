@@ -126,7 +126,7 @@ def run_budget(config: str, options: dict) -> dict:
     Raises:
         ValueError: when the learning-rate schedule does not end at ``train_cfg.max_iters``.
     """
-    from mmsola.datasets.long_range import board_fingerprint
+    from mmsola.datasets.long_range import BoardSpec, board_fingerprint
     from mmsola.engine.cli import load_config
     cfg = load_config(config, cfg_options=options)
     dataset = cfg.train_dataloader.dataset
@@ -139,8 +139,9 @@ def run_budget(config: str, options: dict) -> dict:
                 layer_scale_init=cfg.model.backbone.get('layer_scale_init'),
                 image_size=dataset.image_size,
                 grid=dataset.grid,
-                boards=board_fingerprint(dataset.image_size, dataset.grid,
-                                         dataset.get('num_distractors', 0)),
+                boards=board_fingerprint(
+                    dataset.image_size, dataset.grid,
+                    dataset.get('num_distractors', BoardSpec.num_distractors)),
                 val_interval=cfg.train_cfg.val_interval,
                 val_boards=cfg.val_dataloader.dataset.num_samples)
 
