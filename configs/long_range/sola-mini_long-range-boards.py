@@ -1,6 +1,7 @@
 # Long-range benchmark: do the two framed shapes of a 64 x 64 board (4 x 4 cells of 16 px) have
 # the same colour? The two framed cells sit `distance` rows and columns apart (1: touching at a
-# corner; 3: opposite corners); boards are drawn on the fly from (seed, split, index), so a run
+# corner; 3: opposite corners), in one of the same two central placements at every distance;
+# boards are drawn on the fly from (seed, split, index), so a run
 # never sees a board twice and cannot memorise (mmsola/datasets/long_range.py). On 96 x 96 boards
 # of 6 x 6 cells a step took 1.7 times as long and runs left the initial plateau later (the
 # all-linear layout, seed 0, adjacent setting: still at chance after 300 steps; on 64 x 64, at
