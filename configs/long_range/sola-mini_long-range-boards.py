@@ -39,8 +39,9 @@ data_preprocessor = dict(num_classes=2)
 # No crops, flips or resizes: they would move the framed cells off the grid the label refers to.
 # No distractor shapes: with four (in the palette's colours) a run sat at chance for 100 to over
 # 300 steps before it found the framed cells, varying by run; without them (and two colours)
-# the two runs we tried were at 96.0 and 100 % by step 100. The pooled linear head still cannot tell the label from the two
-# cells one at a time (mmsola/datasets/long_range.py), so the task still needs the interaction.
+# the two runs we tried were at 96.0 and 100 % by step 100. The pooled linear head still cannot
+# tell the label from the two cells one at a time (mmsola/datasets/long_range.py), so the task
+# still needs the interaction.
 boards = dict(type='mmsola.LongRangeBoards', distance=distance, image_size=image_size, grid=grid,
               num_distractors=0, pipeline=[dict(type='PackInputs')])
 train_dataloader = dict(

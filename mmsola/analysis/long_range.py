@@ -282,6 +282,11 @@ def run_value(record: dict, key: str = 'accuracy') -> float:
     return float(record[key])
 
 
+def has_learning_speed(records: Sequence[dict]) -> bool:
+    """Whether every record has ``iters_to_solve`` (ledgers written before it was kept do not)."""
+    return all('iters_to_solve' in record for record in records)
+
+
 def summarise(records: Sequence[dict]) -> List[dict]:
     """One row per (layout, distance): n, mean, sd, 95 % t-interval and every seed's accuracy,
     and every seed's iterations to :data:`SOLVED` (None: not within the budget) with their
@@ -300,7 +305,7 @@ def summarise(records: Sequence[dict]) -> List[dict]:
                          iters_to_solve={r['seed']: r.get('iters_to_solve') for r in group},
                          mean_iters_to_solve=mean_sd(
                              [run_value(r, 'iters_to_solve') for r in group])[0]
-                         if all('iters_to_solve' in r for r in group) else math.nan))
+                         if has_learning_speed(group) else math.nan))
     return rows
 
 
@@ -361,7 +366,7 @@ def format_study(records: Sequence[dict], comparisons: Sequence[dict]) -> str:
 
     per_seed('Every seed (accuracy %, seed: value):',
              lambda row: ', '.join(f'{s}: {v:.1f}' for s, v in row['seeds'].items()))
-    if not any(math.isnan(row['mean_iters_to_solve']) for row in rows):
+    if has_learning_speed(records):
         first = records[0]
         per_seed(f"Iterations until the validation accuracy first reached {SOLVED:g} % "
                  f"(validated every {first['val_interval']}; 'never': not in "
@@ -390,7 +395,7 @@ def plot_study(records: Sequence[dict], path: str, title: str) -> None:
     it, the iterations to :data:`SOLVED` the same way."""
     plt = pyplot()
     rows = summarise(records)
-    speed = not any(math.isnan(row['mean_iters_to_solve']) for row in rows)
+    speed = has_learning_speed(records)
     fig, axes = plt.subplots(1 + speed, 2, figsize=(10, 3.8 * (1 + speed)), sharey='row',
                              squeeze=False)
     for (row_index, sweep), ax in zip(((r, s) for r in range(1 + speed) for s in (False, True)),

@@ -53,7 +53,8 @@ def test_distance_changes_only_where_the_framed_cells_are():
             assert np.array_equal(cell_pixels(near['image'], near_cell, size),
                                   cell_pixels(far['image'], far_cell, size))
         moved = set(near['framed']) | set(far['framed'])
-        moved |= {cell for cell, _ in near['distractors']} ^ {cell for cell, _ in far['distractors']}
+        moved |= ({cell for cell, _ in near['distractors']}
+                  ^ {cell for cell, _ in far['distractors']})
         untouched = np.ones(near['image'].shape[:2], bool)
         for row, col in moved:
             untouched[row * size:(row + 1) * size, col * size:(col + 1) * size] = False

@@ -8,8 +8,9 @@ Trains each run with the packaged tools/train.py (boards drawn on the fly, nothi
 and adds its record to <out-dir>/long_range.json as soon as it finishes; runs already there
 (same layout, distance, seed and budget) are not trained again, so the command resumes. Writes
 long_range_summary.json (mean, sd, 95 % t-intervals; paired comparisons of the final accuracy
-and of the iterations to 95 % validation accuracy), long_range.md and long_range.png, and, unless --no-erf, the per-layer ERF of the trained all-linear and 'sola'
-models at the largest distance (erf/).
+and of the iterations to 95 % validation accuracy), long_range.md and long_range.png, and,
+unless --no-erf, the per-layer ERF of the trained all-linear and 'sola' models at the largest
+distance (erf/).
 """
 import argparse
 import os.path as osp
@@ -20,8 +21,9 @@ import numpy as np
 from mmengine.fileio import dump, put_text
 from mmengine.utils import mkdir_or_exist
 
-from mmsola.analysis.long_range import (compare, format_study, plot_study, run_long_range_study,
-                                        run_options, study_layouts, summarise)
+from mmsola.analysis.long_range import (compare, format_study, has_learning_speed, plot_study,
+                                        run_long_range_study, run_options, study_layouts,
+                                        summarise)
 from mmsola.engine.cli import load_config
 
 DEFAULT_CONFIG = 'configs/long_range/sola-mini_long-range-boards.py'
@@ -125,8 +127,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {ledger} holds none of the requested runs', file=sys.stderr)
         return 1
     farthest = max(args.distances)
-    measures = ['accuracy'] + (['iters_to_solve'] if all('iters_to_solve' in r for r in records)
-                               else [])
+    measures = ['accuracy'] + (['iters_to_solve'] if has_learning_speed(records) else [])
     comparisons = [compare(records, first, second, farthest, key) for key in measures
                    for first, second in HEADLINE if first in layouts and second in layouts]
     dump(dict(config=args.config, summary=summarise(records), comparisons=comparisons),
