@@ -144,3 +144,27 @@ def test_getattr_stand_in_only_reaches_history_buffer_methods(tmp_path, owner, n
     torch.save({'state_dict': {}, 'extra': Lookup()}, ckpt)
     with pytest.raises(UnsafeCheckpointError, match='only methods of mmengine HistoryBuffer'):
         load_checkpoint(nn.Linear(2, 1), ckpt)
+
+
+def test_empty_numpy_arrays_and_history_buffers_load(tmp_path):
+    """Pickle protocol 2 writes an empty array's data as bytes(); that is not refused."""
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import _load_checkpoint
+    ckpt = str(tmp_path / 'empty.pth')
+    torch.save({'meta': {'x': np.array([]), 'buffer': HistoryBuffer()}, 'state_dict': {}}, ckpt)
+    loaded = _load_checkpoint(ckpt)
+    assert loaded['meta']['x'].shape == (0, )
+    assert len(loaded['meta']['buffer'].data[0]) == 0
+
+
+@pytest.mark.parametrize('size', [10, 2**40])
+def test_bytes_stand_in_builds_only_empty_bytes(tmp_path, size):
+    class Allocation:
+
+        def __reduce__(self):
+            return (bytes, (size, ))
+
+    ckpt = str(tmp_path / 'bytes.pth')
+    torch.save({'state_dict': {}, 'extra': Allocation()}, ckpt)
+    with pytest.raises(UnsafeCheckpointError, match=rf'bytes\({size},\)'):
+        load_checkpoint(nn.Linear(2, 1), ckpt)

@@ -57,13 +57,29 @@ def history_buffer_method(owner: type, name: str) -> Callable:
     return method
 
 
+def empty_bytes(*args) -> bytes:
+    """Stands in for ``builtins.bytes`` while unpickling, limited to ``bytes()``.
+
+    Pickle protocol 2 (torch.save's) writes an empty ``bytes`` object, such as the data of an
+    empty numpy array (``np.array([])``, an empty ``HistoryBuffer``), as the call ``bytes()``;
+    non-empty ones go through ``_codecs.encode``. Allowing the real ``bytes`` would let a file
+    allocate ``bytes(n)`` of any size; this builds only the empty object.
+    """
+    if args:
+        raise pickle.UnpicklingError(
+            f'refused bytes{args!r}: only the empty bytes() may be built while loading a '
+            'checkpoint')
+    return b''
+
+
 def mmengine_checkpoint_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """Classes and functions that a checkpoint saved by mmengine's Runner pickles.
 
     ``message_hub`` holds :class:`~mmengine.logging.HistoryBuffer` objects whose state is numpy
     arrays and references to the buffer's statistics methods, and ``runtime_info``/``meta`` may
     hold numpy scalars: numpy's array and scalar reconstructors and dtypes are needed for those,
-    and ``getattr`` only in the restricted form of :func:`history_buffer_method`.
+    ``getattr`` only in the restricted form of :func:`history_buffer_method`, and ``bytes`` only
+    as :func:`empty_bytes` (the data of an empty array).
     """
     import numpy as np
     from mmengine.logging import HistoryBuffer
@@ -76,7 +92,8 @@ def mmengine_checkpoint_globals() -> List[Union[Callable, Tuple[Callable, str]]]
         'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
         'float16', 'float32', 'float64')]
     return [
-        HistoryBuffer, (history_buffer_method, 'builtins.getattr'), np.ndarray, np.dtype,
+        HistoryBuffer, (history_buffer_method, 'builtins.getattr'), (empty_bytes, 'builtins.bytes'),
+        np.ndarray, np.dtype,
         _reconstruct, scalar, *numpy_dtype_classes
     ]
 
@@ -110,7 +127,7 @@ def load_local_checkpoint(filename: str, map_location=None) -> dict:
     except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
         # An object outside the allow-list (or a lookup our getattr stand-in refused) is
         # refused; anything else the unpickler cannot read is a broken file.
-        refused = re.search(r'GLOBAL ([\w.]+)|refused (getattr\([^)]*\))', str(err))
+        refused = re.search(r'GLOBAL ([\w.]+)|refused ((?:getattr|bytes)\([^)]*\))', str(err))
         if weights_only and refused:
             raise UnsafeCheckpointError(
                 f'Refused to load checkpoint {filename}: it contains '
