@@ -5,9 +5,10 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmsola.models.attention import (ELULinearAttention, MagnitudeAwareLinearAttention,
-                                     RotaryEmbedding2d, SoftmaxAttention, apply_rotary,
-                                     elu_linear_attention, magnitude_aware_linear_attention,
-                                     softmax_attention)
+                                     RankAugmentedLinearAttention, RotaryEmbedding2d,
+                                     SoftmaxAttention, apply_rotary, elu_linear_attention,
+                                     magnitude_aware_linear_attention,
+                                     rank_augmented_linear_attention, softmax_attention)
 
 
 def phi(x):
@@ -19,31 +20,41 @@ def pair_norms(x):
     return torch.sqrt(x[..., :d]**2 + x[..., d:]**2)
 
 
-def reference_normaliser(fq, fk, rotary):
-    """Mean over keys of the products, or with rotary of their pair-norm bound: (B, h, N, 1)."""
-    if rotary:
+def reference_normaliser(fq, fk, rotary, normaliser='pair_norm'):
+    """Mean over keys of the unrotated products, or with rotary and 'pair_norm' of their
+    pair-norm bound: (B, h, N, 1)."""
+    if rotary and normaliser == 'pair_norm':
         fq, fk = pair_norms(fq), pair_norms(fk)
     return (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)
 
 
-def reference_mala(q, k, v, rotary):
+def reference_mala(q, k, v, rotary, normaliser='pair_norm'):
     """Materialised weights s_ij = (beta_i * scale * rq_i . rk_j - gamma_i) / N, then s @ v."""
     n, d = k.shape[-2], k.shape[-1]
     scale = d**-0.5
     fq, fk = phi(q), phi(k)
     z = scale * (fq @ fk.transpose(-2, -1)).mean(-1, keepdim=True)  # (B, h, N, 1)
-    beta = 1 + 1 / (scale * reference_normaliser(fq, fk, rotary) + 1e-6)
+    beta = 1 + 1 / (scale * reference_normaliser(fq, fk, rotary, normaliser) + 1e-6)
     rq, rk = (apply_rotary(fq, rotary), apply_rotary(fk, rotary)) if rotary else (fq, fk)
     weights = (beta * scale * (rq @ rk.transpose(-2, -1)) - z) / n
     return weights @ v, weights
 
 
-def reference_elu(q, k, v, rotary):
-    fq, fk = phi(q), phi(k)
-    normaliser = reference_normaliser(fq, fk, rotary)
+def reference_elu(q, k, v, rotary, normaliser='pair_norm', fk=None):
+    fq, fk = phi(q), phi(k) if fk is None else fk
+    norm = reference_normaliser(fq, fk, rotary, normaliser)
     rq, rk = (apply_rotary(fq, rotary), apply_rotary(fk, rotary)) if rotary else (fq, fk)
-    weights = (rq @ rk.transpose(-2, -1)) / k.shape[-2] / (normaliser + 1e-6)
+    weights = (rq @ rk.transpose(-2, -1)) / k.shape[-2] / (norm + 1e-6)
     return weights @ v, weights
+
+
+def reference_rala(q, k, v, rotary, normaliser='unrotated'):
+    """RAVLT: keys weighted by N softmax_j(scale * mean_i phi(q_i) . phi(k_j)), then normalised
+    linear attention."""
+    fq, fk = phi(q), phi(k)
+    scores = fq.mean(-2, keepdim=True) @ fk.transpose(-2, -1) / q.shape[-1]**0.5  # (B, h, 1, N)
+    key_weights = torch.softmax(scores, dim=-1).transpose(-2, -1) * k.shape[-2]
+    return reference_elu(q, k, v, rotary, normaliser, fk=fk * key_weights)
 
 
 def reference_softmax(q, k, v, rotary):
@@ -56,6 +67,7 @@ def reference_softmax(q, k, v, rotary):
 CASES = [
     (magnitude_aware_linear_attention, reference_mala),
     (elu_linear_attention, reference_elu),
+    (rank_augmented_linear_attention, reference_rala),
     (softmax_attention, reference_softmax),
 ]
 
@@ -68,7 +80,7 @@ def random_qkv(batch=2, heads=3, height=5, width=7, dims=8, scale=1.0):
 
 
 @pytest.mark.parametrize('use_rotary', [False, True])
-@pytest.mark.parametrize('kernel,reference', CASES, ids=['mala', 'elu', 'softmax'])
+@pytest.mark.parametrize('kernel,reference', CASES, ids=['mala', 'elu', 'rala', 'softmax'])
 def test_kernel_matches_explicit_reference_fp64(kernel, reference, use_rotary):
     q, k, v = random_qkv()
     rotary = RotaryEmbedding2d(8)(5, 7, q.device, torch.float64) if use_rotary else None
@@ -81,6 +93,40 @@ def test_kernel_matches_explicit_reference_fp64(kernel, reference, use_rotary):
     expected_grads = torch.autograd.grad(expected, (q, k, v), grad_out)
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize('normaliser', ['pair_norm', 'unrotated'])
+@pytest.mark.parametrize('kernel,reference', CASES[:3], ids=['mala', 'elu', 'rala'])
+def test_linear_kernels_with_either_normaliser_match_reference(kernel, reference, normaliser):
+    q, k, v = random_qkv()
+    rotary = RotaryEmbedding2d(8, freq_exponents='linspace')(5, 7, q.device, torch.float64)
+    expected, _ = reference(q, k, v, rotary, normaliser)
+    torch.testing.assert_close(kernel(q, k, v, rotary, normaliser=normaliser), expected,
+                               rtol=1e-9, atol=1e-10)
+    with pytest.raises(ValueError, match="normaliser must be one of .* got 'l2'"):
+        kernel(q, k, v, rotary, normaliser='l2')
+
+
+def test_the_two_normalisers_differ_only_under_rotary():
+    q, k, v = random_qkv()
+    rotary = RotaryEmbedding2d(8)(5, 7, q.device, torch.float64)
+    for kernel in (magnitude_aware_linear_attention, elu_linear_attention):
+        torch.testing.assert_close(kernel(q, k, v, normaliser='unrotated'), kernel(q, k, v))
+        assert not torch.allclose(kernel(q, k, v, rotary, normaliser='unrotated'),
+                                  kernel(q, k, v, rotary))
+
+
+def test_rala_weights_favour_the_keys_the_mean_query_asks_for():
+    q, k, v = random_qkv(batch=1, heads=1)
+    _, plain = reference_elu(q, k, v, None)
+    _, ranked = reference_rala(q, k, v, None)
+    torch.testing.assert_close(ranked.sum(-1), torch.ones_like(ranked.sum(-1)))  # still sum to 1
+    fq, fk = phi(q), phi(k)
+    asked = (fq.mean(-2, keepdim=True) @ fk.transpose(-2, -1)).squeeze()  # (N,)
+    gain = (ranked / plain).mean(-2).squeeze()  # how much more each key is attended
+    # gain_j = N softmax_j(scale * asked_j) times a per-query constant: the same order
+    assert torch.equal(gain.argsort(), asked.argsort())
+    assert gain.max() > 2 * gain.min()
 
 
 @pytest.mark.parametrize('reference', [reference_mala, reference_elu, reference_softmax])
@@ -144,7 +190,9 @@ class LargestTensor(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize('kernel', [magnitude_aware_linear_attention, elu_linear_attention])
+@pytest.mark.parametrize(
+    'kernel',
+    [magnitude_aware_linear_attention, elu_linear_attention, rank_augmented_linear_attention])
 def test_linear_kernels_never_build_an_n_by_n_matrix(kernel):
     num_tokens, dims = 64 * 64, 16
     q, k, v = (torch.randn(1, 1, num_tokens, dims, requires_grad=True) for _ in range(3))
@@ -192,10 +240,34 @@ def test_rotary_encodes_relative_offsets_only():
 def test_rotary_rejects_head_dims_not_divisible_by_four():
     with pytest.raises(ValueError, match='head_dim divisible by 4, got 6'):
         RotaryEmbedding2d(6)
+    with pytest.raises(ValueError, match="freq_exponents must be one of .* got 'log'"):
+        RotaryEmbedding2d(8, freq_exponents='log')
 
 
-@pytest.mark.parametrize('mixer_cls',
-                         [MagnitudeAwareLinearAttention, ELULinearAttention, SoftmaxAttention])
+@pytest.mark.parametrize('rule,exponents', [('arange', [0, 0.25, 0.5, 0.75]),
+                                            ('linspace', [0, 1 / 3, 2 / 3, 1])])
+def test_rotary_frequency_rules(rule, exponents):
+    """Row angles of position (1, 0) are the frequencies; columns follow the rows' quarter."""
+    sin, cos = RotaryEmbedding2d(16, base=100.0, freq_exponents=rule)(2, 2, 'cpu', torch.float64)
+    angles = torch.atan2(sin, cos)
+    want = 100.0**-torch.tensor(exponents, dtype=torch.float64)
+    torch.testing.assert_close(angles[2, :4], want)  # row 1, column 0: rows' frequencies
+    torch.testing.assert_close(angles[1, 4:8], want)  # row 0, column 1: columns' frequencies
+    torch.testing.assert_close(angles[:, :8], angles[:, 8:])  # pairs (i, i + d/2)
+
+
+def test_linear_mixers_normaliser_option():
+    assert MagnitudeAwareLinearAttention(16, 2).normaliser == 'pair_norm'
+    assert RankAugmentedLinearAttention(16, 2).normaliser == 'unrotated'  # RAVLT's own
+    assert 'unrotated' in repr(ELULinearAttention(16, 2, normaliser='unrotated'))
+    with pytest.raises(ValueError, match="normaliser must be one of .* got 'bounded'"):
+        MagnitudeAwareLinearAttention(16, 2, normaliser='bounded')
+
+
+@pytest.mark.parametrize('mixer_cls', [
+    MagnitudeAwareLinearAttention, ELULinearAttention, RankAugmentedLinearAttention,
+    SoftmaxAttention
+])
 def test_mixer_shapes_and_head_check(mixer_cls):
     mixer = mixer_cls(32, 4)
     rotary = RotaryEmbedding2d(8)(5, 3, torch.device('cpu'))
@@ -205,7 +277,9 @@ def test_mixer_shapes_and_head_check(mixer_cls):
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize('kernel', [magnitude_aware_linear_attention, elu_linear_attention])
+@pytest.mark.parametrize(
+    'kernel',
+    [magnitude_aware_linear_attention, elu_linear_attention, rank_augmented_linear_attention])
 def test_linear_kernels_reduce_in_float32_under_autocast(kernel, dtype):
     """Over 4096 tokens of values ~50, the key-value sums overflow float16; the core does not."""
     q, k, v = (x.detach().to(dtype) for x in random_qkv(1, 2, 64, 64, 16, scale=50.0))

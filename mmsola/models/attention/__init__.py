@@ -1,12 +1,15 @@
 """Attention kernels (functional cores), rotary encoding and the token-mixer modules."""
-from .functional import (elu_feature_map, elu_linear_attention,
-                         magnitude_aware_linear_attention, softmax_attention)
-from .mixers import (ELULinearAttention, MagnitudeAwareLinearAttention, SoftmaxAttention,
-                     TokenMixer)
-from .rotary import RotaryEmbedding2d, apply_rotary, rotate_half
+from .functional import (NORMALISERS, elu_feature_map, elu_linear_attention,
+                         linear_attention_normaliser, magnitude_aware_linear_attention,
+                         rank_augmented_linear_attention, softmax_attention)
+from .mixers import (ELULinearAttention, MagnitudeAwareLinearAttention, NormalisedLinearMixer,
+                     RankAugmentedLinearAttention, SoftmaxAttention, TokenMixer)
+from .rotary import FREQ_EXPONENTS, RotaryEmbedding2d, apply_rotary, rotate_half
 
 __all__ = [
-    'elu_feature_map', 'elu_linear_attention', 'magnitude_aware_linear_attention',
-    'softmax_attention', 'TokenMixer', 'MagnitudeAwareLinearAttention', 'ELULinearAttention',
-    'SoftmaxAttention', 'RotaryEmbedding2d', 'apply_rotary', 'rotate_half'
+    'NORMALISERS', 'elu_feature_map', 'elu_linear_attention', 'linear_attention_normaliser',
+    'magnitude_aware_linear_attention', 'rank_augmented_linear_attention', 'softmax_attention',
+    'TokenMixer', 'NormalisedLinearMixer', 'MagnitudeAwareLinearAttention', 'ELULinearAttention',
+    'RankAugmentedLinearAttention', 'SoftmaxAttention', 'FREQ_EXPONENTS', 'RotaryEmbedding2d',
+    'apply_rotary', 'rotate_half'
 ]

@@ -32,18 +32,34 @@ def rotation_pair_norms(x: torch.Tensor) -> torch.Tensor:
     return (first.square() + second.square()).clamp_min(1e-12).sqrt()
 
 
-def _rotated_normaliser(q: torch.Tensor, k: torch.Tensor,
-                        rotary: Optional[RotaryTable]) -> torch.Tensor:
-    """Normaliser (B, h, N, 1) of linear attention on positive features ``q``, ``k``.
+#: How linear attention with rotary encoding normalises its rotated query-key products:
+#: ``'pair_norm'`` bounds them (mmsola's choice), ``'unrotated'`` divides by the sum of the
+#: unrotated products, as the released MALA and RAVLT code does.
+NORMALISERS = ('pair_norm', 'unrotated')
 
-    Without rotary encoding it is ``q_i . mean_m k_m``, the sum of the products it divides. With
-    rotary encoding that sum is no bound: rotation mixes each pair's two features, so
-    ``rot(q_i) . rot(k_j)`` stays large while ``q_i . k_j`` is near zero (a query whose weight sits
-    on the features that keys leave near zero), and dividing by it gives unbounded weights. The
-    pair-norm product bounds every rotated product, so the weights' absolute values sum to at
-    most one; it equals ``q_i . mean_m k_m`` when the two features of every pair agree.
+
+def check_normaliser(normaliser: str) -> str:
+    """Return ``normaliser`` if it is one of :data:`NORMALISERS`, else raise naming the field."""
+    if normaliser not in NORMALISERS:
+        raise ValueError(f'normaliser must be one of {NORMALISERS}, got {normaliser!r}')
+    return normaliser
+
+
+def linear_attention_normaliser(q: torch.Tensor, k: torch.Tensor,
+                                rotary: Optional[RotaryTable],
+                                normaliser: str = 'pair_norm') -> torch.Tensor:
+    """Normaliser (B, h, N, 1) of linear attention on positive features ``q``, ``k`` (B, h, N, d).
+
+    Without rotary encoding (and with ``normaliser='unrotated'``) it is ``q_i . mean_m k_m``,
+    the mean of the unrotated products. With rotary encoding that mean is no bound on the
+    rotated products it divides: rotation mixes each pair's two features, so
+    ``rot(q_i) . rot(k_j)`` stays large while ``q_i . k_j`` is near zero (a query whose weight
+    sits on the features that keys leave near zero), and the weights are unbounded.
+    ``'pair_norm'`` divides by the pair-norm product instead, which bounds every rotated product,
+    so the weights' absolute values sum to at most one; it equals ``q_i . mean_m k_m`` when the
+    two features of every pair agree.
     """
-    if rotary is None:
+    if rotary is None or check_normaliser(normaliser) == 'unrotated':
         return q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1)
     return rotation_pair_norms(q) @ rotation_pair_norms(k).mean(
         dim=-2, keepdim=True).transpose(-2, -1)
@@ -54,7 +70,8 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
                                      v: torch.Tensor,
                                      rotary: Optional[RotaryTable] = None,
                                      scale: Optional[float] = None,
-                                     eps: float = 1e-6) -> torch.Tensor:
+                                     eps: float = 1e-6,
+                                     normaliser: str = 'pair_norm') -> torch.Tensor:
     """Magnitude-aware linear attention (MALA) in O(N d^2).
 
     With phi = elu + 1, ``z_i = scale * phi(q_i) . mean_m phi(k_m)``, ``beta_i = 1 + 1 / z_i`` and
@@ -64,8 +81,9 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
 
     which sum to one while growing with the query's magnitude, unlike plain linear attention
     whose normalisation cancels it. With rotary encoding ``rot`` on the query-key products,
-    ``beta_i = 1 + 1 / n_i`` with the bound ``n_i`` of :func:`_rotated_normaliser` (scaled), so
-    that the weights stay bounded; ``gamma_i`` stays ``z_i``. Evaluated as
+    ``beta_i = 1 + 1 / n_i`` with the scaled normaliser ``n_i`` of
+    :func:`linear_attention_normaliser` (``z_i`` itself for ``normaliser='unrotated'``, MALA's
+    released code); ``gamma_i`` stays ``z_i``. Evaluated as
     ``beta_i * scale * rot(phi(q_i)) @ (sum_j rot(phi(k_j))^T v_j / N) - gamma_i * mean_j v_j``.
     """
     out_dtype = v.dtype
@@ -75,36 +93,73 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
         num_tokens = k.shape[-2]
         q, k = elu_feature_map(q), elu_feature_map(k)
         z = scale * (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1))  # (B, h, N, 1)
-        normaliser = z if rotary is None else scale * _rotated_normaliser(q, k, rotary)
+        norm = z if rotary is None or normaliser == 'unrotated' else (
+            scale * linear_attention_normaliser(q, k, rotary, normaliser))
         if rotary is not None:
             q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
         state = (k.transpose(-2, -1) @ v) * (scale / num_tokens)  # (B, h, d, d)
-        out = (1.0 + 1.0 / (normaliser + eps)) * (q @ state) - z * v.mean(dim=-2, keepdim=True)
+        out = (1.0 + 1.0 / (norm + eps)) * (q @ state) - z * v.mean(dim=-2, keepdim=True)
     return out.to(out_dtype)
+
+
+def _normalised_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                                 rotary: Optional[RotaryTable], normaliser: str,
+                                 eps: float) -> torch.Tensor:
+    """``rot(q_i) @ (sum_j rot(k_j)^T v_j / N) / (n_i + eps)`` on positive float features."""
+    num_tokens = k.shape[-2]
+    # Means instead of sums over N: the same ratio, with terms of order one.
+    norm = linear_attention_normaliser(q, k, rotary, normaliser)  # (B, h, N, 1)
+    if rotary is not None:
+        q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
+    state = (k.transpose(-2, -1) @ v) / num_tokens  # (B, h, d, d)
+    return (q @ state) / (norm + eps)
 
 
 def elu_linear_attention(q: torch.Tensor,
                          k: torch.Tensor,
                          v: torch.Tensor,
                          rotary: Optional[RotaryTable] = None,
-                         eps: float = 1e-6) -> torch.Tensor:
+                         eps: float = 1e-6,
+                         normaliser: str = 'pair_norm') -> torch.Tensor:
     """Plain linear attention with phi = elu + 1, in O(N d^2).
 
     ``s_ij = rot(phi(q_i)) . rot(phi(k_j)) / (N n_i)`` with the normaliser ``n_i`` of
-    :func:`_rotated_normaliser`: ``phi(q_i) . mean_m phi(k_m)`` without rotary encoding, so the
-    weights sum to one; with it, a bound that keeps their absolute values' sum at most one.
+    :func:`linear_attention_normaliser`: ``phi(q_i) . mean_m phi(k_m)`` without rotary encoding,
+    so the weights sum to one; with it and ``'pair_norm'``, a bound that keeps their absolute
+    values' sum at most one.
     """
     out_dtype = v.dtype
     with torch.autocast(device_type=q.device.type, enabled=False):
         q, k, v = _at_least_float32(q, k, v)
-        num_tokens = k.shape[-2]
+        out = _normalised_linear_attention(elu_feature_map(q), elu_feature_map(k), v, rotary,
+                                           normaliser, eps)
+    return out.to(out_dtype)
+
+
+def rank_augmented_linear_attention(q: torch.Tensor,
+                                    k: torch.Tensor,
+                                    v: torch.Tensor,
+                                    rotary: Optional[RotaryTable] = None,
+                                    scale: Optional[float] = None,
+                                    eps: float = 1e-6,
+                                    normaliser: str = 'unrotated') -> torch.Tensor:
+    """Rank-augmented linear attention (RALA, the core of RAVLT) in O(N d^2).
+
+    The keys are first reweighted by how much the whole image asks for them: with phi = elu + 1
+    and the mean query ``q_bar = mean_i phi(q_i)``, ``alpha_j = softmax_j(scale * q_bar .
+    phi(k_j))`` and ``k'_j = N alpha_j phi(k_j)``. Then it is normalised linear attention on
+    ``phi(q)`` and ``k'`` (see :func:`elu_linear_attention`), by default with RAVLT's normaliser
+    on the unrotated features.
+    """
+    out_dtype = v.dtype
+    with torch.autocast(device_type=q.device.type, enabled=False):
+        q, k, v = _at_least_float32(q, k, v)
+        scale = q.shape[-1]**-0.5 if scale is None else scale
         q, k = elu_feature_map(q), elu_feature_map(k)
-        # Means instead of sums over N: the same ratio, with terms of order one.
-        normaliser = _rotated_normaliser(q, k, rotary)  # (B, h, N, 1)
-        if rotary is not None:
-            q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
-        state = (k.transpose(-2, -1) @ v) / num_tokens  # (B, h, d, d)
-        out = (q @ state) / (normaliser + eps)
+        mean_query = q.mean(dim=-2, keepdim=True)  # (B, h, 1, d)
+        key_weights = torch.softmax(scale * (mean_query @ k.transpose(-2, -1)), dim=-1)
+        k = k * (key_weights.transpose(-2, -1) * k.shape[-2])  # (B, h, N, d)
+        out = _normalised_linear_attention(q, k, v, rotary, normaliser, eps)
     return out.to(out_dtype)
 
 

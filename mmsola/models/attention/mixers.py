@@ -20,7 +20,8 @@ from mmengine.model import BaseModule
 
 from mmsola.registry import MODELS
 from ..layers import scaled_linear
-from .functional import (elu_linear_attention, magnitude_aware_linear_attention,
+from .functional import (check_normaliser, elu_linear_attention,
+                         magnitude_aware_linear_attention, rank_augmented_linear_attention,
                          softmax_attention)
 from .rotary import RotaryTable
 
@@ -94,23 +95,59 @@ class TokenMixer(BaseModule):
         return scaled_linear((attended + lepe) * gate, self.proj, layer_scale)
 
 
+class NormalisedLinearMixer(TokenMixer):
+    """Shell of the linear-attention mixers, with the choice of normaliser under rotary encoding.
+
+    Args:
+        normaliser: ``'pair_norm'`` (bounded weights) or ``'unrotated'`` (the released MALA and
+            RAVLT code); see
+            :func:`~mmsola.models.attention.functional.linear_attention_normaliser`.
+        **kwargs: see :class:`TokenMixer`.
+    """
+
+    default_normaliser = 'pair_norm'
+
+    def __init__(self, *args, normaliser: Optional[str] = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.normaliser = check_normaliser(normaliser or self.default_normaliser)
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, normaliser={self.normaliser!r}'
+
+
 @MODELS.register_module()
-class MagnitudeAwareLinearAttention(TokenMixer):
+class MagnitudeAwareLinearAttention(NormalisedLinearMixer):
     """Magnitude-aware linear attention (MALA), O(N): the default ``L`` layer of SoLA-Vision.
 
     See :func:`~mmsola.models.attention.functional.magnitude_aware_linear_attention`.
     """
 
     def attend(self, q, k, v, rotary):
-        return magnitude_aware_linear_attention(q, k, v, rotary)
+        return magnitude_aware_linear_attention(q, k, v, rotary, normaliser=self.normaliser)
 
 
 @MODELS.register_module()
-class ELULinearAttention(TokenMixer):
+class ELULinearAttention(NormalisedLinearMixer):
     """Plain linear attention with phi = elu + 1, O(N): the ``E`` layer, for ablations."""
 
     def attend(self, q, k, v, rotary):
-        return elu_linear_attention(q, k, v, rotary)
+        return elu_linear_attention(q, k, v, rotary, normaliser=self.normaliser)
+
+
+@MODELS.register_module()
+class RankAugmentedLinearAttention(NormalisedLinearMixer):
+    """Rank-augmented linear attention (RALA, the core of RAVLT), O(N): the ``R`` layer.
+
+    Keys are reweighted by a softmax of their products with the mean query before normalised
+    linear attention; see
+    :func:`~mmsola.models.attention.functional.rank_augmented_linear_attention`. The normaliser
+    defaults to RAVLT's own (``'unrotated'``).
+    """
+
+    default_normaliser = 'unrotated'
+
+    def attend(self, q, k, v, rotary):
+        return rank_augmented_linear_attention(q, k, v, rotary, normaliser=self.normaliser)
 
 
 @MODELS.register_module()
