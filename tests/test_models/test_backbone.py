@@ -467,3 +467,51 @@ def test_training_after_an_inference_mode_forward():
     model.train()
     sum(o.mean() for o in model(x)).backward()
     assert model.stem[0].conv.weight.grad is not None
+
+
+# --- options that the MALA / RAVLT architectures need ------------------------------------------
+
+def test_stem_width_ratios():
+    default = mini().stem
+    assert [m.conv.out_channels for m in default] == [8, 8, 16, 16]
+    mala = mini(stem_width_ratios=(0.5, 0.5, 0.5, 1.0)).stem
+    assert [m.conv.out_channels for m in mala] == [8, 8, 8, 16]
+    assert [m.conv.stride for m in mala] == [(2, 2), (1, 1), (1, 1), (2, 2)]
+    assert not mala[3].with_activation and mala[2].with_activation
+    with pytest.raises(ValueError, match=r'stem_width_ratios needs 4 fractions .* got \(0.5, 1.0\)'):
+        mini(stem_width_ratios=(0.5, 1.0))
+    with pytest.raises(ValueError, match='the last 1'):
+        mini(stem_width_ratios=(0.5, 0.5, 1.0, 2.0))
+
+
+def test_layer_scale_per_stage():
+    model = mini(layer_scale_init=(1.0, None, 1e-6, 0.5))
+    assert torch.all(model.stages[0].blocks[0].gamma1 == 1.0)
+    assert model.stages[1].blocks[0].gamma1 is None  # off in that stage
+    assert torch.all(model.stages[2].blocks[2].gamma2 == 1e-6)
+    assert torch.all(model.stages[3].blocks[1].gamma1 == 0.5)
+    with pytest.raises(ValueError, match=r'layer_scale_init needs one value or 4'):
+        mini(layer_scale_init=(1.0, 1.0))
+
+
+def test_outputs_without_norms_are_the_raw_stage_outputs():
+    torch.manual_seed(0)
+    normed = mini(out_indices=(1, 3)).eval()
+    raw = mini(out_indices=(1, 3), norm_outputs=False).eval()
+    raw.load_state_dict({k: v for k, v in normed.state_dict().items()
+                         if not k.startswith(('norm1.', 'norm3.'))})
+    assert not any(k.startswith(('norm1.', 'norm3.')) for k in raw.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        raw_out, normed_out = raw(x), normed(x)
+    torch.testing.assert_close(normed.norm3(raw_out[1].permute(0, 2, 3, 1)).permute(0, 3, 1, 2),
+                               normed_out[1])
+
+
+def test_rank_augmented_letter_and_rotary_options():
+    model = mini(layout='R,RE,RRS,SS', rotary_cfg=dict(freq_exponents='linspace', base=100.0))
+    assert type(model.stages[0].blocks[0].mixer).__name__ == 'RankAugmentedLinearAttention'
+    assert type(model.stages[1].blocks[1].mixer).__name__ == 'ELULinearAttention'
+    assert model.stages[2].rotary.freq_exponents == 'linspace'
+    assert model.stages[2].rotary.base == 100.0
+    assert model(torch.randn(1, 3, 40, 56))[0].shape == (1, 32, 2, 2)

@@ -170,6 +170,8 @@ class SoLAStage(BaseModule):
         downsample: whether to start with a 3 x 3 stride-2 convolution and a norm.
         drop_paths: stochastic-depth rate per block.
         conv_norm_cfg: norm after the downsampling convolution.
+        rotary_cfg: options of the stage's :class:`RotaryEmbedding2d` (``base``,
+            ``freq_exponents``).
         block_kwargs: passed to every :class:`SoLABlock`.
 
     Shapes:
@@ -185,13 +187,14 @@ class SoLAStage(BaseModule):
                  downsample: bool,
                  drop_paths: Sequence[float],
                  conv_norm_cfg: dict = dict(type='BN'),
+                 rotary_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  **block_kwargs) -> None:
         super().__init__(init_cfg=init_cfg)
         self.downsample = ConvModule(
             in_dims, embed_dims, 3, stride=2, padding=1, norm_cfg=conv_norm_cfg,
             act_cfg=None) if downsample else None
-        self.rotary = RotaryEmbedding2d(embed_dims // num_heads)
+        self.rotary = RotaryEmbedding2d(embed_dims // num_heads, **(rotary_cfg or {}))
         self.blocks = ModuleList([
             SoLABlock(
                 embed_dims,
@@ -282,7 +285,8 @@ class SoLAVision(BaseModule):
             ``'softmax'``, ``'stage'``), one string per stage such as
             ``('LL', 'LL', 'LLSLLS', 'LS')``, or the same comma-separated.
         mixers: letter -> token-mixer config, merged over :attr:`default_mixers`
-            (``L`` magnitude-aware linear, ``E`` plain ELU linear, ``S`` global softmax).
+            (``L`` magnitude-aware linear, ``E`` plain ELU linear, ``R`` rank-augmented linear
+            of RAVLT, ``S`` global softmax).
         in_channels: input image channels.
         early_fusion: inject stage-1 and stage-2 outputs into stage 3: ``True``, ``False`` or a
             dict of :class:`EarlyFeatureInjection` options (``mode``, ``norm_cfg``) plus
@@ -298,11 +302,21 @@ class SoLAVision(BaseModule):
             :func:`keep_widening_projections`). Ignored where ``with_cp`` is set.
         drop_path_rate: largest stochastic-depth rate, reached linearly at the last layer;
             ``None`` takes the arch's value.
-        layer_scale_init: initial residual scale; ``None`` or 0 disables layer scale.
+        layer_scale_init: initial residual scale, one value or one per stage; ``None`` or 0
+            disables layer scale (in that stage).
         mlp_ratio: FFN expansion; ``None`` takes the arch's value (3.5).
         norm_cfg: norm of the blocks and of the outputs (over channels).
         conv_norm_cfg: norm of the stem and downsampling convolutions.
         act_cfg: activation of the stem and the FFNs.
+        stem_width_ratios: output channels of the stem's four 3 x 3 convolutions, as fractions
+            of ``embed_dims[0]``; the last must be 1. mmsola's default widens at the third
+            convolution, MALA/RAVLT's ``(0.5, 0.5, 0.5, 1)`` at the fourth.
+        rotary_cfg: options of the 2-D rotary encoding of every stage
+            (:class:`~mmsola.models.attention.RotaryEmbedding2d`: ``base``,
+            ``freq_exponents``).
+        norm_outputs: normalise every returned stage output (one norm per ``out_indices``
+            entry, as the dense tasks need); the MALA/RAVLT classifiers return the last stage
+            un-normalised.
         init_cfg: MMEngine init config; ``dict(type='Pretrained', checkpoint=..., prefix=...)``
             loads weights through MMEngine's ``PretrainedInit``, which logs missing, unexpected
             and shape-mismatched keys; a checkpoint that matches no key raises.
@@ -331,6 +345,7 @@ class SoLAVision(BaseModule):
     default_mixers = {
         'L': dict(type='mmsola.MagnitudeAwareLinearAttention'),
         'E': dict(type='mmsola.ELULinearAttention'),
+        'R': dict(type='mmsola.RankAugmentedLinearAttention'),
         'S': dict(type='mmsola.SoftmaxAttention'),
     }
     num_stages = 4
@@ -352,11 +367,14 @@ class SoLAVision(BaseModule):
                  with_cp: bool = False,
                  recompute: bool = False,
                  drop_path_rate: Optional[float] = None,
-                 layer_scale_init: Optional[float] = 1e-6,
+                 layer_scale_init: Union[None, float, Sequence[Optional[float]]] = 1e-6,
                  mlp_ratio: Optional[float] = None,
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  conv_norm_cfg: dict = dict(type='BN'),
                  act_cfg: dict = dict(type='GELU'),
+                 stem_width_ratios: Sequence[float] = (0.5, 0.5, 1.0, 1.0),
+                 rotary_cfg: Optional[dict] = None,
+                 norm_outputs: bool = True,
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         arch = self._resolve_arch(arch)
         pretrained = self._pretrained_cfg(init_cfg)
@@ -381,16 +399,8 @@ class SoLAVision(BaseModule):
             drop_path_rate = arch.get('drop_path_rate', 0.0)
         mlp_ratio = arch.get('mlp_ratio', 3.5) if mlp_ratio is None else mlp_ratio
 
-        stem_dims = self.embed_dims[0]
-        self.stem = Sequential(
-            ConvModule(in_channels, stem_dims // 2, 3, stride=2, padding=1,
-                       norm_cfg=conv_norm_cfg, act_cfg=act_cfg),
-            ConvModule(stem_dims // 2, stem_dims // 2, 3, padding=1,
-                       norm_cfg=conv_norm_cfg, act_cfg=act_cfg),
-            ConvModule(stem_dims // 2, stem_dims, 3, padding=1,
-                       norm_cfg=conv_norm_cfg, act_cfg=act_cfg),
-            ConvModule(stem_dims, stem_dims, 3, stride=2, padding=1,
-                       norm_cfg=conv_norm_cfg, act_cfg=None))
+        layer_scales = self._per_stage('layer_scale_init', layer_scale_init)
+        self.stem = self._build_stem(in_channels, stem_width_ratios, conv_norm_cfg, act_cfg)
 
         total_depth = sum(self.depths)
         rates = torch.linspace(0, drop_path_rate, total_depth).tolist()
@@ -407,8 +417,9 @@ class SoLAVision(BaseModule):
                     downsample=index > 0,
                     drop_paths=rates[start:start + depth],
                     conv_norm_cfg=conv_norm_cfg,
+                    rotary_cfg=rotary_cfg,
                     mlp_ratio=mlp_ratio,
-                    layer_scale_init=layer_scale_init,
+                    layer_scale_init=layer_scales[index],
                     norm_cfg=norm_cfg,
                     act_cfg=act_cfg,
                     with_cp=with_cp,
@@ -432,8 +443,10 @@ class SoLAVision(BaseModule):
                 strides=[2**(self.fusion_target - s) for s in self.fusion_sources],
                 **options)
 
+        self.norm_outputs = norm_outputs
         for index in self.out_indices:
-            self.add_module(f'norm{index}', build_norm_layer(norm_cfg, self.embed_dims[index])[1])
+            norm = build_norm_layer(norm_cfg, self.embed_dims[index])[1] if norm_outputs else None
+            self.add_module(f'norm{index}', norm)
 
         self._freeze_stages()
 
@@ -465,6 +478,32 @@ class SoLAVision(BaseModule):
         arch.setdefault('name', 'custom')
         arch.setdefault('layout', sola_layout(arch['depths']))
         return arch
+
+    def _per_stage(self, name: str, value) -> tuple:
+        """``value`` for every stage: a sequence of ``num_stages`` entries or one for all."""
+        if isinstance(value, (list, tuple)):
+            if len(value) != self.num_stages:
+                raise ValueError(f'{name} needs one value or {self.num_stages} (one per stage), '
+                                 f'got {tuple(value)}')
+            return tuple(value)
+        return (value, ) * self.num_stages
+
+    def _build_stem(self, in_channels: int, width_ratios: Sequence[float], norm_cfg: dict,
+                    act_cfg: dict) -> Sequential:
+        """Four 3 x 3 conv-norm layers of strides 2, 1, 1, 2 (activation after the first three)."""
+        if len(width_ratios) != 4 or width_ratios[-1] != 1:
+            raise ValueError('stem_width_ratios needs 4 fractions of embed_dims[0], the last 1 '
+                             f'(the stem ends at embed_dims[0]), got {tuple(width_ratios)}')
+        widths = [int(self.embed_dims[0] * ratio) for ratio in width_ratios]
+        if min(widths) < 1:
+            raise ValueError(f'stem_width_ratios {tuple(width_ratios)} of embed_dims[0]='
+                             f'{self.embed_dims[0]} give a stem without channels: {widths}')
+        inputs = [in_channels] + widths[:-1]
+        return Sequential(*[
+            ConvModule(in_dims, out_dims, 3, stride=2 if index in (0, 3) else 1, padding=1,
+                       norm_cfg=norm_cfg, act_cfg=act_cfg if index < 3 else None)
+            for index, (in_dims, out_dims) in enumerate(zip(inputs, widths))
+        ])
 
     def _check_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
@@ -561,7 +600,8 @@ class SoLAVision(BaseModule):
             x = stage(x, injection)
             stage_outputs.append(x)
             if index in self.out_indices:
-                out = getattr(self, f'norm{index}')(x)
+                norm = getattr(self, f'norm{index}')
+                out = x if norm is None else norm(x)
                 outputs.append(_to_channels_first(out).contiguous())
         return tuple(outputs)
 
@@ -570,7 +610,8 @@ class SoLAVision(BaseModule):
             return
         frozen: List[nn.Module] = [self.stem]
         frozen += [self.stages[i] for i in range(self.frozen_stages)]
-        frozen += [getattr(self, f'norm{i}') for i in self.out_indices if i < self.frozen_stages]
+        frozen += [getattr(self, f'norm{i}') for i in self.out_indices
+                   if i < self.frozen_stages and self.norm_outputs]
         if self.early_fusion is not None and self.fusion_target < self.frozen_stages:
             frozen.append(self.early_fusion)
         for module in frozen:
