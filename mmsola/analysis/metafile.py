@@ -31,6 +31,8 @@ from .loader import DEFAULT_SHAPES, load_model
 TABLE_START = '<!-- metafile-table:start -->'
 TABLE_END = '<!-- metafile-table:end -->'
 NOT_TRAINED = 'not yet trained'
+#: The metric cells of converted weights that have not been tested here.
+NOT_MEASURED = 'not measured here'
 #: test_metrics.json key -> (Results ``Task``, ``Metrics`` name, factor to percent), per scope;
 #: names and units as in the metafiles of mmpretrain, mmdet and mmseg.
 RESULT_METRICS: Dict[str, Dict[str, Tuple[str, str, float]]] = {
@@ -175,10 +177,20 @@ def task_metrics(scope: str) -> List[str]:
     return [metric for _, metric, _ in RESULT_METRICS[scope].values()]
 
 
+def weights_cell(model: dict) -> str:
+    """Where a model's weights come from: converted from another codebase, trained here, none."""
+    converted = model.get('Converted From')
+    if converted:
+        return f"converted from [{converted['Code'].rstrip('/').split('/')[-1]}]" \
+            f"({converted['Weights']})"
+    return 'trained here' if model.get('Results') else 'none yet'
+
+
 def metafile_table(metafiles: Sequence[str], link_dir: Optional[str] = None) -> str:
     """A markdown table of the models of ``metafiles``: name, params, FLOPs (with the input
     shape), one column per metric that a model reports in its ``Results`` or, for a model
-    without ``Results``, would report (read "not yet trained"), and a link to the config,
+    without ``Results``, would report (read "not yet trained"), where its weights come from
+    (:func:`weights_cell`), and a link to the config,
     relative to ``link_dir`` (default: the path in the metafile)."""
     models = []
     for path in metafiles:
@@ -197,8 +209,9 @@ def metafile_table(metafiles: Sequence[str], link_dir: Optional[str] = None) -> 
         height, width = shapes.pop()
         flops_header = f'FLOPs @ {width} x {height}'
 
-    lines = ['| ' + ' | '.join(['model', 'params', flops_header, *metric_names, 'config']) + ' |',
-             '|' + '---|' * (len(metric_names) + 4)]
+    lines = ['| ' + ' | '.join(['model', 'params', flops_header, *metric_names, 'weights',
+                                'config']) + ' |',
+             '|' + '---|' * (len(metric_names) + 5)]
     for model, config, scope in models:
         metadata = model.get('Metadata', {})
         params, flops = metadata.get('Parameters'), metadata.get('FLOPs')
@@ -208,11 +221,12 @@ def metafile_table(metafiles: Sequence[str], link_dir: Optional[str] = None) -> 
             flops_cell += f' @ {width} x {height}'
         metrics = {name: value for result in model.get('Results', [])
                    for name, value in result['Metrics'].items()}
-        untrained = NOT_TRAINED if not model.get('Results') else '-'
+        untrained = '-' if model.get('Results') else (
+            NOT_MEASURED if model.get('Converted From') else NOT_TRAINED)
         metric_cells = [str(metrics[m]) if m in metrics else
                         untrained if m in task_metrics(scope) else '-' for m in metric_names]
         row = [f"`{model['Name']}`", '-' if params is None else f'{params / 1e6:.2f} M',
-               flops_cell, *metric_cells,
+               flops_cell, *metric_cells, weights_cell(model),
                f'[config]({config if link_dir is None else osp.relpath(config, link_dir)})']
         lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines) + '\n'

@@ -12,9 +12,9 @@ import yaml
 
 from mmsola.analysis.flops import model_complexity
 from mmsola.analysis.loader import load_model
-from mmsola.analysis.metafile import (NOT_TRAINED, TABLE_END, TABLE_START, add_results,
-                                      fill_metafile, load_metafile, metafile_table,
-                                      replace_marked_table, write_readme_table)
+from mmsola.analysis.metafile import (NOT_MEASURED, NOT_TRAINED, TABLE_END, TABLE_START,
+                                      add_results, fill_metafile, load_metafile,
+                                      metafile_table, replace_marked_table, write_readme_table)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SHIPPED_METAFILES = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'metafile.yml')))
@@ -135,10 +135,21 @@ def test_table_with_trained_and_untrained_models(tmp_path):
     table = metafile_table([metafile], link_dir=str(tmp_path / 'configs'))
 
     assert table.splitlines() == [
-        '| model | params | FLOPs @ 1280 x 800 | box AP | mask AP | config |',
-        '|---|---|---|---|---|---|',
-        '| `a` | 33.58 M | 242.40 G | 47.5 | 42.3 | [config](a.py) |',
-        f'| `b` | 2.00 M | 1.00 G | {NOT_TRAINED} | {NOT_TRAINED} | [config](b.py) |']
+        '| model | params | FLOPs @ 1280 x 800 | box AP | mask AP | weights | config |',
+        '|---|---|---|---|---|---|---|',
+        '| `a` | 33.58 M | 242.40 G | 47.5 | 42.3 | trained here | [config](a.py) |',
+        f'| `b` | 2.00 M | 1.00 G | {NOT_TRAINED} | {NOT_TRAINED} | none yet | [config](b.py) |']
+
+
+def test_table_marks_converted_weights_and_their_untested_metrics(tmp_path):
+    (tmp_path / 'det.py').write_text(DET_CONFIG)
+    metafile = write_yaml(tmp_path / 'metafile.yml', {'Models': [
+        {'Name': 'c', 'Config': str(tmp_path / 'det.py'),
+         'Converted From': {'Weights': 'https://example.org/c.pth',
+                            'Code': 'https://github.com/someone/repo'}}]})
+    row = metafile_table([metafile], link_dir=str(tmp_path)).splitlines()[2]
+    assert row == (f'| `c` | - | - | {NOT_MEASURED} | {NOT_MEASURED} | converted from '
+                   '[repo](https://example.org/c.pth) | [config](det.py) |')
 
 
 def test_table_has_no_column_that_only_an_untrained_model_would_fill(tmp_path):
@@ -149,8 +160,8 @@ def test_table_has_no_column_that_only_an_untrained_model_would_fill(tmp_path):
          'Results': [{'Task': 'Object Detection', 'Dataset': 'shapes',
                       'Metrics': {'box AP': 61.0}}]}]})
     rows = metafile_table([metafile], link_dir=str(tmp_path)).splitlines()
-    assert rows[0] == '| model | params | FLOPs @ 1280 x 800 | box AP | config |'
-    assert rows[2] == '| `det` | - | - | 61.0 | [config](det.py) |'
+    assert rows[0] == '| model | params | FLOPs @ 1280 x 800 | box AP | weights | config |'
+    assert rows[2] == '| `det` | - | - | 61.0 | trained here | [config](det.py) |'
 
 
 def test_table_of_mixed_input_shapes_names_the_shape_per_row(tmp_path):
@@ -161,11 +172,11 @@ def test_table_of_mixed_input_shapes_names_the_shape_per_row(tmp_path):
          'Metadata': {'FLOPs': 3_000_000_000, 'Parameters': 1_000_000}}
         for name in ('det', 'seg')]})
     rows = metafile_table([metafile], link_dir=str(tmp_path)).splitlines()
-    assert rows[0] == '| model | params | FLOPs | box AP | mask AP | mIoU | config |'
+    assert rows[0] == '| model | params | FLOPs | box AP | mask AP | mIoU | weights | config |'
     assert rows[2] == (f'| `det` | 1.00 M | 3.00 G @ 1280 x 800 | {NOT_TRAINED} | '
-                       f'{NOT_TRAINED} | - | [config](det.py) |')
+                       f'{NOT_TRAINED} | - | none yet | [config](det.py) |')
     assert rows[3] == (f'| `seg` | 1.00 M | 3.00 G @ 2048 x 512 | - | - | {NOT_TRAINED} | '
-                       '[config](seg.py) |')
+                       'none yet | [config](seg.py) |')
 
 
 def test_readme_markers(tmp_path):
@@ -184,7 +195,8 @@ def test_readme_markers(tmp_path):
     readme.write_text(text)
     table = write_readme_table(str(readme), [metafile])
     assert f'{TABLE_START}\n{table}{TABLE_END}' in readme.read_text()
-    assert f'| `det` | - | - | {NOT_TRAINED} | {NOT_TRAINED} | [config](det.py) |' in table
+    assert f'| `det` | - | - | {NOT_TRAINED} | {NOT_TRAINED} | none yet | [config](det.py) |' \
+        in table
     readme.write_text('no markers\n')
     with pytest.raises(ValueError, match=str(readme)):
         write_readme_table(str(readme), [metafile])
@@ -199,7 +211,7 @@ def test_cli_prints_the_table(tmp_path):
         [sys.executable, osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'metafile.py'), 'table',
          metafile], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[2] == \
-        f'| `det` | 1.00 M | 1.00 G | {NOT_TRAINED} | {NOT_TRAINED} | [config](det.py) |'
+        f'| `det` | 1.00 M | 1.00 G | {NOT_TRAINED} | {NOT_TRAINED} | none yet | [config](det.py) |'
 
 
 def test_model_index_imports_every_metafile():

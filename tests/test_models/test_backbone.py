@@ -478,7 +478,7 @@ def test_stem_width_ratios():
     assert [m.conv.out_channels for m in mala] == [8, 8, 8, 16]
     assert [m.conv.stride for m in mala] == [(2, 2), (1, 1), (1, 1), (2, 2)]
     assert not mala[3].with_activation and mala[2].with_activation
-    with pytest.raises(ValueError, match=r'stem_width_ratios needs 4 fractions .* got \(0.5, 1.0\)'):
+    with pytest.raises(ValueError, match=r'needs 4 fractions .* got \(0.5, 1.0\)'):
         mini(stem_width_ratios=(0.5, 1.0))
     with pytest.raises(ValueError, match='the last 1'):
         mini(stem_width_ratios=(0.5, 0.5, 1.0, 2.0))

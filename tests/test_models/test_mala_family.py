@@ -3,16 +3,18 @@
 ``tests/data/mala_family_reference.pth`` was produced on 2026-12-04 by running the official
 classification and detection-backbone code, outside this repository, on one small random
 configuration (embed_dims 4-8-16-32, depths 1-1-2-1, heads 1-1-2-2, mlp ratio 3.5, projection
-64, 10 classes; every parameter and BN statistic random: matrices normal with std fan_in^-0.5, layer scales
-uniform in [0.2, 0.8], norm weights 1 + 0.1 z, biases and running means 0.1 z (z standard normal),
-running variances uniform in [0.5, 1.5]):
+64, 10 classes; every parameter and BN statistic random: matrices normal with std
+fan_in^-0.5, layer scales uniform in [0.2, 0.8], norm weights 1 + 0.1 z, biases and running
+means 0.1 z (z standard normal), running variances uniform in [0.5, 1.5]):
 
 * ``qhfan/MALA`` at 7114e6391e16a79e52382cbbcaa7f035705f3449: ``classfication_release/model.py``
   (``MALA``) and ``detect/mmdet/models/backbones/MALA.py`` (``MALA``, for the stage features);
 * ``qhfan/RALA`` at a86314f62103c21a1c7e6d826fe4cb0f5586e7b0: ``classfication/RALA.py``
   (``RAVLT``) and ``detection/mmdet/models/backbones/RALA.py`` (``GLTA``);
 
-with torch 2.14.1, timm 1.0.31, einops 0.8.2 and fvcore 0.1.5, in eval mode, by a script that
+with torch 2.14.1, timm 1.0.31, einops 0.8.2 and fvcore 0.1.5, in eval mode (the detection
+files imported with stand-ins for the mmdet 2.x registry, ``mmcv_custom`` and
+``get_root_logger`` that they import, and nothing else changed), by a script that
 builds both with the weights above (one set for both families: their key layouts are the same),
 feeds the image ``uint8 / 128 - 1`` of ``image`` (3 x 56 x 56), repeated 4 x 4 per pixel to
 224 x 224, and its top-left 50 x 34 corner the same way to 200 x 136, and saves the logits and
