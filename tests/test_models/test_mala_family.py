@@ -199,3 +199,23 @@ def test_a_file_with_other_pickled_objects_is_refused_unless_trusted(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match=r'os.stat_result[\s\S]*--trusted'):
         load_family_checkpoint(path)
     assert 'model' in load_family_checkpoint(path, trusted=True)
+
+
+def test_sola_t_initialised_from_mala_t_takes_every_weight_layer_to_layer(tmp_path):
+    path = str(tmp_path / 'MALA_T.pth')
+    save_family_checkpoint(path, 'mala')
+    converted, _ = convert_family_checkpoint(load_family_checkpoint(path), 'mala')
+    checkpoint = str(tmp_path / 'mala-t_in1k.pth')
+    torch.save(dict(state_dict=converted), checkpoint)
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    cfg = config_of('mala/sola-t_from-mala-t_8xb128_in1k.py').model
+    cfg.init_cfg.checkpoint = checkpoint
+    model = MODELS.build(cfg)
+    assert model.backbone.layout == ('LL', 'LL', 'LLSLLS', 'LS')  # not MALA-T's SSSSSS, SS
+    model.init_weights()
+    state = model.state_dict()
+    assert set(converted) == {k for k in state if not k.startswith('backbone.early_fusion')}
+    for key, value in converted.items():
+        assert torch.equal(state[key], value), key
+    assert not model.backbone.early_fusion.scales.any()  # the injection starts at zero
