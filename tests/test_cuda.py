@@ -39,10 +39,23 @@ def test_backbone_forward_and_backward_in_float32():
                if p.grad is not None)
 
 
+# The default layer-wise layout, and the MALA / RAVLT architectures of configs/mala, configs/ravlt.
+FAMILY_OPTIONS = {
+    'sola': dict(),
+    'mala': dict(layout='stage', mixers=dict(L=dict(type='mmsola.MagnitudeAwareLinearAttention',
+                                                    normaliser='unrotated')),
+                 rotary_cfg=dict(freq_exponents='linspace'), early_fusion=False),
+    'ravlt': dict(layout='R,RR,SSS,SS', rotary_cfg=dict(freq_exponents='linspace'),
+                  early_fusion=False),
+}
+
+
+@pytest.mark.parametrize('family', sorted(FAMILY_OPTIONS))
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
-def test_autocast_matches_float32(dtype):
+def test_autocast_matches_float32(dtype, family):
     torch.manual_seed(0)
-    model = SoLAVision(arch=MINI, out_indices=(0, 1, 2, 3)).cuda().eval()
+    model = SoLAVision(arch=MINI, out_indices=(0, 1, 2, 3),
+                       **FAMILY_OPTIONS[family]).cuda().eval()
     x = torch.randn(2, 3, 128, 96, device='cuda') * 4
     with torch.no_grad():
         expected = model(x)
@@ -53,9 +66,11 @@ def test_autocast_matches_float32(dtype):
         assert relative_error(out, ref) < TOLERANCE[dtype]
 
 
+@pytest.mark.parametrize('family', sorted(FAMILY_OPTIONS))
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
-def test_autocast_backward_is_finite(dtype):
-    model = SoLAVision(arch=MINI, out_indices=(0, 1, 2, 3)).cuda().train()
+def test_autocast_backward_is_finite(dtype, family):
+    model = SoLAVision(arch=MINI, out_indices=(0, 1, 2, 3),
+                       **FAMILY_OPTIONS[family]).cuda().train()
     x = torch.randn(2, 3, 96, 96, device='cuda')
     with torch.autocast('cuda', dtype=dtype):
         loss = sum(o.float().square().mean() for o in model(x))
@@ -91,3 +106,23 @@ def test_train_tool_amp_iteration_of_the_demo_detector(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / 'work' / 'iter_1.pth').is_file()
+
+
+@pytest.mark.parametrize('family', ['mala', 'ravlt'])
+def test_converted_family_matches_official_outputs_on_cuda(family, monkeypatch):
+    """The CPU equivalence test of tests/test_models/test_mala_family.py, on the GPU (no TF32)."""
+    from test_models import test_mala_family as equivalence
+    from mmsola.models.converters import convert_family_checkpoint
+    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
+    reference = torch.load(equivalence.REFERENCE, weights_only=True)
+    converted, _ = convert_family_checkpoint(dict(model=reference['model']), family,
+                                             num_heads=reference['config']['num_heads'])
+    model = equivalence.build_classifier(family, reference)
+    model.load_state_dict(converted)
+    model.cuda()
+    for size in equivalence.SIZES:
+        with torch.no_grad():
+            logits = model(equivalence.reference_input(reference, size).cuda(), mode='tensor')
+        want = reference['outputs'][family][size]['logits']
+        assert (logits.cpu() - want).abs().max().item() <= equivalence.TOLERANCE
