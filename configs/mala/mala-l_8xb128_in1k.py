@@ -1,26 +1,11 @@
-# MALA-L on ImageNet-1K with its authors' architecture, in mmsola's one backbone: the
-# stage-level layout (stages 1-2 MALA linear attention, 3-4 global softmax),
-# their stem, rotary frequencies, normaliser and layer-scale values, no output norm and a
-# 2560-wide projection neck. Weights: convert their checkpoint with
-#   python tools/model_converters/mala_ravlt_to_mmsola.py mala MALA_L.pth \
-#       checkpoints/mala-l_in1k.pth
-# and test it with tools/test.py on this config. Recipe: the anchors' main.py (AdamW lr 5e-4 x
-# batch / 512, 300 epochs, cosine after 5 warm-up epochs, EMA decay 0.99996 per step, no
-# gradient clipping), with the rest of configs/sola's recipe.
-_base_ = '../sola/sola-l_8xb128_in1k.py'
+# MALA-L: MALA-T's architecture and recipe at the large size (see mala-t_8xb128_in1k.py).
+_base_ = './mala-t_8xb128_in1k.py'
 
 model = dict(
     backbone=dict(
+        arch='large',
+        drop_path_rate=0.55,
         layout='LLLL,LLLLLLL,SSSSSSSSSSSSSSSSSSS,SSSSSSSS',
-        # MALA's own normaliser (its released code); mmsola's 'sola' default differs, see README
-        mixers=dict(L=dict(type='mmsola.MagnitudeAwareLinearAttention', normaliser='unrotated')),
-        early_fusion=False,
-        layer_scale_init=1e-06,
-        stem_width_ratios=(0.5, 0.5, 0.5, 1.0),
-        rotary_cfg=dict(freq_exponents='linspace'),
-        norm_outputs=False),
-    neck=dict(out_channels=2560),
+        layer_scale_init=1e-6),
+    neck=dict(in_channels=640, out_channels=2560),
     head=dict(in_channels=2560))
-
-optim_wrapper = dict(clip_grad=None)
-custom_hooks = [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]
