@@ -118,7 +118,7 @@ def time_interleaved(steps: Dict[str, Callable[[], None]], device: torch.device,
     return times
 
 
-def summarise(samples: Sequence[float]) -> Dict[str, float]:
+def latency_statistics(samples: Sequence[float]) -> Dict[str, float]:
     """Median, quartiles, min and max of a list of timings."""
     ordered = sorted(samples)
     quartiles = statistics.quantiles(ordered, n=4) if len(ordered) > 1 else [ordered[0]] * 3
@@ -232,7 +232,7 @@ def measure_backbones(backbones: Dict[str, dict], shapes: Sequence[Sequence[int]
                         else peak_memory_cpu(backbones[name], shape, mode,
                                              torch.get_num_threads()))
                     rows.append(dict(model=name, shape=list(shape), mode=mode, runtime=runtime,
-                                     latency_s=summarise(samples), peak_memory_mib=memory,
+                                     latency_s=latency_statistics(samples), peak_memory_mib=memory,
                                      **export_info.get(key, {})))
                 steps.clear()  # releases the ONNX Runtime sessions before the next shape
     return dict(environment=environment(torch_device, dtype), models=list(backbones),

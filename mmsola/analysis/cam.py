@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from mmengine.structures import BaseDataElement
 from mmengine.visualization import Visualizer
 
-from .loader import list_images, load_model
+from mmsola.apis import init_model
+
+from .files import list_images
 
 _EPS = 1e-12
 
@@ -134,7 +136,7 @@ def run_cam(config: str, images: str, checkpoint: Optional[str] = None, stage: i
         IndexError: naming ``stage`` when the backbone has no such output.
     """
     paths = list_images(images)
-    model = load_model(config, checkpoint, cfg_options, device=device)
+    model = init_model(config, checkpoint, device=device, cfg_options=cfg_options)
     if getattr(model, 'backbone', None) is None:
         raise ValueError(f'the model of {config} ({type(model).__name__}) has no `backbone`')
     infer, visualizer = _task_inference(model, device), _task_visualizer(model)

@@ -18,7 +18,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .loader import list_images, load_model
+from mmsola.apis import init_model
+
+from .files import list_images
 from .plotting import pyplot
 
 #: Shares of the gradient mass the ERF radius is measured at.
@@ -242,7 +244,7 @@ def run_erf_analysis(config: str, out_dir: str, checkpoint: Optional[str] = None
     for layout, weight in zip(compare_layouts or [None], weights):
         options = dict(cfg_options or {}, **({'model.backbone.layout': layout} if layout else {}))
         torch.manual_seed(seed)
-        model = load_model(config, weight, options)
+        model = init_model(config, weight, cfg_options=options)
         backbone = model.backbone
         if weight is None:
             logger = MMLogger.get_current_instance()

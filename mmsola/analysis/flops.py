@@ -16,6 +16,10 @@ import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.jit_handles import get_shape
 
+#: Input (H, W) that FLOPs are reported at, per ``default_scope``, as in the papers: 224^2,
+#: 1280 x 800, 2048 x 512.
+DEFAULT_SHAPES = {'mmpretrain': (224, 224), 'mmdet': (800, 1280), 'mmseg': (512, 2048)}
+
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     """MACs of ``softmax(q k^T) v``: (..., Nq, d) x (..., Nk, d) and (..., Nq, Nk) x (..., Nk, dv)."""

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmengine.fileio import dump, load
 
 from mmsola.models.backbones.layout import LINEAR, SOFTMAX, preset_layout
-from .loader import latest_run_scalars
+from .files import latest_run_scalars
 from .plotting import pyplot
 
 METRIC = 'accuracy/top1'
@@ -287,7 +287,7 @@ def has_learning_speed(records: Sequence[dict]) -> bool:
     return all('iters_to_solve' in record for record in records)
 
 
-def summarise(records: Sequence[dict]) -> List[dict]:
+def summarise_layouts(records: Sequence[dict]) -> List[dict]:
     """One row per (layout, distance): n, mean, sd, 95 % t-interval and every seed's accuracy,
     and every seed's iterations to :data:`SOLVED` (None: not within the budget) with their
     mean (counting those as in :func:`run_value`)."""
@@ -340,7 +340,7 @@ def _interval(values: Sequence[float]) -> str:
 def format_study(records: Sequence[dict], comparisons: Sequence[dict]) -> str:
     """Markdown: mean +- sd (95 % CI) per layout and distance, every seed, iterations to
     :data:`SOLVED` per seed (when the records have them), then the comparisons."""
-    rows = summarise(records)
+    rows = summarise_layouts(records)
     distances = sorted({row['distance'] for row in rows})
     layouts = list(dict.fromkeys(r['layout'] for r in sorted(
         records, key=lambda r: (r['letters'].count(SOFTMAX) != 0, r['layout']))))
@@ -394,7 +394,7 @@ def plot_study(records: Sequence[dict], path: str, title: str) -> None:
     seed as a dot), the placement sweep in a second panel; below them, when the records have
     it, the iterations to :data:`SOLVED` the same way."""
     plt = pyplot()
-    rows = summarise(records)
+    rows = summarise_layouts(records)
     speed = has_learning_speed(records)
     fig, axes = plt.subplots(1 + speed, 2, figsize=(10, 3.8 * (1 + speed)), sharey='row',
                              squeeze=False)

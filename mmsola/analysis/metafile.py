@@ -13,7 +13,7 @@ mmpretrain's do::
 
 ``Config`` paths are relative to the current directory (the repository root, as in OpenMMLab).
 :func:`fill_metafile` counts ``Parameters`` and ``FLOPs`` (multiply-accumulates, see
-:mod:`mmsola.analysis.flops`) at the input of :data:`~mmsola.analysis.loader.DEFAULT_SHAPES`,
+:mod:`mmsola.analysis.flops`) at the input of :data:`~mmsola.analysis.flops.DEFAULT_SHAPES`,
 :func:`add_results` copies the metrics of the ``test_metrics.json`` that ``tools/test.py``
 writes, and :func:`metafile_table` turns metafiles into the markdown tables of the READMEs.
 """
@@ -26,7 +26,9 @@ from mmengine.fileio import dump, load
 from mmengine.logging import print_log
 
 from .flops import model_complexity
-from .loader import DEFAULT_SHAPES, load_model
+from mmsola.apis import init_model
+
+from .flops import DEFAULT_SHAPES
 
 TABLE_START = '<!-- metafile-table:start -->'
 TABLE_END = '<!-- metafile-table:end -->'
@@ -94,7 +96,7 @@ def fill_metafile(path: str) -> List[dict]:
     content = load_metafile(path)
     for model in content['Models']:
         start = time.perf_counter()
-        built = load_model(model_config(model, path))
+        built = init_model(model_config(model, path))
         scope = built.cfg.default_scope
         height, width = DEFAULT_SHAPES[scope]
         complexity = model_complexity(built, scope, height, width)

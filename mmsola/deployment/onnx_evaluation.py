@@ -11,7 +11,7 @@ samples the PyTorch model would return, through the library's own post-processin
 - segmentation: ``postprocess_result`` of mmseg's ``EncoderDecoder`` (padding removed, flip
   undone, logits resized to the original image shape, argmax ``pred_sem_seg``).
 
-The model is built from the config (by :func:`mmsola.analysis.loader.load_model`, without
+The model is built from the config (by :func:`mmsola.apis.init_model`, without
 weights) for those two pieces only; the weights that count are those in the ONNX file.
 """
 import os.path as osp
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmsola.analysis.loader import TASK_OF_SCOPE, load_model
+from mmsola.apis import TASK_OF_SCOPE, init_model
 
 from .onnx_export import INPUT_NAME, create_session
 
@@ -85,7 +85,7 @@ def evaluate_onnx(config: Union[str, Config],
     from mmengine.runner import Runner
 
     # The library's pre- and post-processing; the weights that count are the ONNX file's.
-    model = load_model(config, cfg_options=cfg_options)
+    model = init_model(config, cfg_options=cfg_options)
     cfg = model.cfg
     task = TASK_OF_SCOPE[cfg.default_scope]
     if task not in ('classification', 'segmentation'):

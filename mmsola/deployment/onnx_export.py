@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from mmsola.analysis.loader import TASK_OF_SCOPE
+from mmsola.apis import TASK_OF_SCOPE
 
 #: The tasks this module exports, and what each graph returns.
 EXPORT_OUTPUTS = {
@@ -177,7 +177,7 @@ def exportable_copy(module: nn.Module) -> nn.Module:
 
 
 def task_of_model(model: nn.Module, backbone_only: bool = False) -> str:
-    """The export task of a model from :func:`mmsola.analysis.loader.load_model`.
+    """The export task of a model from :func:`mmsola.apis.init_model`.
 
     Raises:
         ExportRefusedError: for a detector (unless ``backbone_only``) or a model with no

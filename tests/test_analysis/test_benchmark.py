@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mmsola.analysis import benchmark
-from mmsola.analysis.benchmark import (MEMORY_PROBE_ENV, build_backbone,
-                                       largest_global_attention, peak_memory_cpu, summarise)
+from mmsola.analysis.benchmark import (MEMORY_PROBE_ENV, build_backbone, latency_statistics,
+                                       largest_global_attention, peak_memory_cpu)
 from mmsola.utils.cli import input_shape
 
 #: A SoLA-Vision small enough for a memory probe in a few seconds.
@@ -34,7 +34,7 @@ def test_every_peer_builds_from_its_registry(repo_root):
 
 
 def test_summary_statistics():
-    stats = summarise([3.0, 1.0, 2.0, 10.0])
+    stats = latency_statistics([3.0, 1.0, 2.0, 10.0])
     assert stats['median'] == 2.5 and stats['min'] == 1.0 and stats['max'] == 10.0
     assert stats['q1'] <= stats['median'] <= stats['q3']
 

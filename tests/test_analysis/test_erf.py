@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from mmsola.analysis.erf import (backbone_layers, compute_erf, erf_images, erf_radius,
                                  sqrt_depth_fits)
-from mmsola.analysis.loader import load_model
+from mmsola.apis import init_model
 from mmsola.models.attention import MagnitudeAwareLinearAttention, SoftmaxAttention
 
 
@@ -184,7 +184,7 @@ def test_cli_loads_one_checkpoint_per_layout(erf_tool, tiny_config, tmp_path, ca
     files = []
     for layout, noise in (('sola', 0.0), ('linear', 1.0)):
         torch.manual_seed(0)
-        model = load_model(tiny_config, cfg_options={'model.backbone.layout': layout})
+        model = init_model(tiny_config, cfg_options={'model.backbone.layout': layout})
         state = {key: value + noise * torch.randn_like(value) if 'backbone.stages.0' in key
                  and value.is_floating_point() else value
                  for key, value in model.state_dict().items()}

@@ -11,7 +11,7 @@ from mmsola.analysis import long_range
 from mmsola.datasets.long_range import board_fingerprint
 from mmsola.analysis.long_range import (compare, format_study, periodic_layout, run_budget,
                                         run_long_range_study, run_options, study_layouts,
-                                        summarise, t_interval, validation_iters)
+                                        summarise_layouts, t_interval, validation_iters)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, 'configs', 'long_range', 'sola-mini_long-range-boards.py')
@@ -74,7 +74,7 @@ def test_statistics_match_hand_computed_values():
                for layout, letters, values in (('sola', 'L,S', (90.0, 80.0, 70.0)),
                                                 ('linear', 'L,L', (50.0, 52.0, 48.0)))
                for seed, accuracy in enumerate(values)]
-    rows = {row['layout']: row for row in summarise(records)}
+    rows = {row['layout']: row for row in summarise_layouts(records)}
     assert rows['sola']['mean'] == 80.0 and rows['sola']['sd'] == 10.0
     assert rows['sola']['seeds'] == {0: 90.0, 1: 80.0, 2: 70.0}
     result = compare(records, 'sola', 'linear', 5)
@@ -94,7 +94,7 @@ def test_iterations_to_solve_count_a_run_that_never_did_as_one_validation_past_t
                for layout, runs in (('sola', ((100.0, 60), (100.0, 90), (100.0, 60))),
                                     ('linear', ((100.0, 150), (55.0, None), (100.0, 240))))
                for seed, (accuracy, solved) in enumerate(runs)]
-    rows = {row['layout']: row for row in summarise(records)}
+    rows = {row['layout']: row for row in summarise_layouts(records)}
     assert rows['sola']['mean_iters_to_solve'] == 70.0
     assert rows['linear']['iters_to_solve'] == {0: 150, 1: None, 2: 240}
     assert rows['linear']['mean_iters_to_solve'] == 240.0  # (150 + 330 + 240) / 3

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mmsola.analysis.flops import model_complexity
-from mmsola.analysis.loader import load_model
+from mmsola.apis import init_model
 from mmsola.analysis.metafile import (NOT_MEASURED, NOT_TRAINED, TABLE_END, TABLE_START,
                                       add_results, fill_metafile, load_metafile,
                                       metafile_table, replace_marked_table, write_readme_table)
@@ -46,7 +46,7 @@ def test_fill_writes_the_counts_of_model_complexity(tmp_path):
 
     fill_metafile(metafile)
 
-    expected = model_complexity(load_model(str(config)), 'mmpretrain', 224, 224)
+    expected = model_complexity(init_model(str(config)), 'mmpretrain', 224, 224)
     metadata = load_metafile(metafile)['Models'][0]['Metadata']
     assert metadata == {'Training Data': 'shapes', 'FLOPs': expected['flops'],
                         'Parameters': expected['params']}

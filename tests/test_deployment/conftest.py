@@ -65,11 +65,11 @@ def checkpoints(deploy_workspace):
     (seeded), with a head that makes predictions depend on the image (the classifier's is a
     nearest-centroid head, the segmentor's last conv has larger weights than PyTorch's
     default init), so that a wrong pre- or post-processing changes the metrics."""
-    from mmsola.analysis.loader import load_model
+    from mmsola.apis import init_model
     paths = {}
     for task in ('cls', 'seg'):
         torch.manual_seed(0)
-        model = load_model(CONFIGS[task])
+        model = init_model(CONFIGS[task])
         if task == 'cls':
             nearest_centroid_head(model, deploy_workspace)
         else:

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from mmsola.analysis.loader import load_model
+from mmsola.apis import init_model
 from mmsola.deployment import create_session, verify_onnx, wrap_for_export
 
 from .conftest import CONFIGS, EXPORT_TOOL, export
@@ -39,7 +39,7 @@ def test_tool_verifies_every_default_shape(task, output, exported):
 
 def test_verify_catches_a_corrupted_graph(exported, checkpoints, tmp_path):
     """The same check that passes on the exported file fails once one weight is changed."""
-    model = wrap_for_export(load_model(CONFIGS['seg'], checkpoints['seg']), 'segmentation')
+    model = wrap_for_export(init_model(CONFIGS['seg'], checkpoints['seg']), 'segmentation')
     shapes = [(1, 97, 131), (2, 64, 80)]
     assert all(r.passed(1e-4) for r in verify_onnx(model, exported['seg'], shapes))
 
@@ -95,7 +95,7 @@ def test_bad_shape_is_refused_naming_the_option(shape, tmp_path, capsys):
 
 def test_normalisation_is_in_the_graph(checkpoints):
     """The wrapper applies the data preprocessor's mean/std: 0-255 in, the model's output out."""
-    model = load_model(CONFIGS['cls'], checkpoints['cls'])
+    model = init_model(CONFIGS['cls'], checkpoints['cls'])
     wrapped = wrap_for_export(model, 'classification')
     images = torch.rand(2, 3, 64, 80) * 255
     preprocessor = model.data_preprocessor

@@ -1,6 +1,5 @@
 """Every config parses, and its model builds through its own library's registry and runs."""
 import glob
-import importlib
 import os
 
 import pytest
@@ -9,6 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmsola  # noqa: F401  (mmsola:: config scope)
+from mmsola.apis import build_model
 from .conftest import CONFIG_DIR
 
 CONFIGS = sorted(
@@ -17,12 +17,6 @@ CONFIGS = sorted(
     if not os.path.basename(path).startswith('_'))
 EXAMPLE = os.path.join(os.path.dirname(CONFIG_DIR), 'examples', 'downstream_project', 'configs',
                        'mask-rcnn_sola-t_fpn_1x_fruits.py')
-
-
-def build_model(cfg: Config):
-    init_default_scope(cfg.default_scope)
-    registry = importlib.import_module(f'{cfg.default_scope}.registry')
-    return registry.MODELS.build(cfg.model).eval()
 
 
 def test_recipes_and_ablations_are_all_there():

@@ -6,9 +6,10 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
+from mmsola.apis import build_model
 from mmsola.engine.cli import enable_amp, enable_resume, enable_visualization, load_config
+
 from .conftest import DEMO_CONFIGS
-from .test_configs import build_model
 
 
 @pytest.mark.parametrize('task', ['det', 'seg', 'cls'])

@@ -12,8 +12,8 @@ import torch
 
 import mmsola  # noqa: F401  (safe loading of mmengine checkpoints)
 from mmsola.utils.atomic_io import AtomicLocalBackend
-from .conftest import DEMO_CONFIGS
-from .test_tools import TOOLS
+
+from .conftest import DEMO_CONFIGS, TOOLS
 
 
 def short_run(max_iters, interval):

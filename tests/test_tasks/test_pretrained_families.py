@@ -8,8 +8,7 @@ from mmengine.config import Config
 
 from family_checkpoints import save_family_checkpoint  # tests/family_checkpoints.py
 
-from .conftest import CONFIG_DIR, DEMO_CONFIGS
-from .test_tools import SHORT_RUN, run_tool
+from .conftest import CONFIG_DIR, DEMO_CONFIGS, SHORT_RUN, run_tool
 
 # The task configs' model and optimiser; the demo configs' data, schedule and hooks.
 DEMO_PARTS = ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',

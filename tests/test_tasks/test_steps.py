@@ -7,8 +7,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
+from mmsola.apis import build_model
+
 from .conftest import DEMO_CONFIGS
-from .test_configs import build_model
 
 
 def first_batch(cfg: Config, split: str, size: int):

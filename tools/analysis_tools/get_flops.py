@@ -12,7 +12,8 @@ from mmengine.config import DictAction
 from mmengine.fileio import dump
 
 from mmsola.analysis.flops import model_complexity
-from mmsola.analysis.loader import DEFAULT_SHAPES, load_model
+from mmsola.analysis import DEFAULT_SHAPES
+from mmsola.apis import init_model
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
                         help='override config entries, e.g. model.backbone.layout=linear')
     args = parser.parse_args()
 
-    model = load_model(args.config, cfg_options=args.cfg_options)
+    model = init_model(args.config, cfg_options=args.cfg_options)
     scope = model.cfg.default_scope
     height, width = args.shape or DEFAULT_SHAPES[scope]
     result = model_complexity(model, scope, height, width, backbone_only=args.backbone)

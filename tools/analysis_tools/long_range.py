@@ -23,7 +23,7 @@ from mmengine.utils import mkdir_or_exist
 
 from mmsola.analysis.long_range import (compare, format_study, has_learning_speed, plot_study,
                                         run_long_range_study, run_options, study_layouts,
-                                        summarise)
+                                        summarise_layouts)
 from mmsola.engine.cli import load_config
 
 DEFAULT_CONFIG = 'configs/long_range/sola-mini_long-range-boards.py'
@@ -130,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     measures = ['accuracy'] + (['iters_to_solve'] if has_learning_speed(records) else [])
     comparisons = [compare(records, first, second, farthest, key) for key in measures
                    for first, second in HEADLINE if first in layouts and second in layouts]
-    dump(dict(config=args.config, summary=summarise(records), comparisons=comparisons),
+    dump(dict(config=args.config, summary=summarise_layouts(records), comparisons=comparisons),
          osp.join(args.out_dir, 'long_range_summary.json'), indent=1)
     first = records[0]
     title = (f"same colour? {first['image_size']} px boards, {first['grid']} x {first['grid']} "

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from mmsola.analysis.loader import latest_run_scalars
+from mmsola.analysis import latest_run_scalars
 
 CONFIG = 'configs/demo/sola-mini_shapes.py'
 NORMALISERS = ('pair_norm', 'unrotated')

@@ -16,7 +16,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from mmsola.analysis.loader import load_model
+from mmsola.apis import init_model
 from mmsola.utils.cli import input_shape
 from mmsola.deployment import (DEFAULT_TOLERANCE, DEFAULT_VERIFY_SHAPES, EXPORT_OUTPUTS,
                                ExportRefusedError, export_metadata, export_onnx,
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     args = parse_export_args(argv)
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
-    model = load_model(args.config, args.checkpoint, args.cfg_options)
+    model = init_model(args.config, args.checkpoint, cfg_options=args.cfg_options)
     try:
         task = task_of_model(model, backbone_only=args.backbone)
     except ExportRefusedError as error:
