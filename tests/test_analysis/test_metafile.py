@@ -1,6 +1,7 @@
-"""mmsola/analysis/metafile.py and tools/analysis_tools/metafile.py: filling, results, tables,
-and the validity of the shipped metafiles and README tables."""
+"""tools/analysis_tools/metafile.py: filling, results, tables, and the validity of the shipped
+metafiles and README tables."""
 import glob
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,11 +13,18 @@ import yaml
 
 from mmsola.analysis.flops import model_complexity
 from mmsola.apis import init_model
-from mmsola.analysis.metafile import (NOT_MEASURED, NOT_TRAINED, TABLE_END, TABLE_START,
-                                      add_results, fill_metafile, load_metafile,
-                                      metafile_table, replace_marked_table, write_readme_table)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location(
+    'metafile_tool', osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'metafile.py'))
+metafile_tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(metafile_tool)
+(NOT_MEASURED, NOT_TRAINED, TABLE_END, TABLE_START, add_results, fill_metafile, load_metafile,
+ metafile_table, replace_marked_table, write_readme_table) = (
+     metafile_tool.NOT_MEASURED, metafile_tool.NOT_TRAINED, metafile_tool.TABLE_END,
+     metafile_tool.TABLE_START, metafile_tool.add_results, metafile_tool.fill_metafile,
+     metafile_tool.load_metafile, metafile_tool.metafile_table, metafile_tool.replace_marked_table,
+     metafile_tool.write_readme_table)
 SHIPPED_METAFILES = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'metafile.yml')))
 
 TINY_CLS_CONFIG = """
