@@ -84,6 +84,27 @@ def test_config_resolves_in_a_process_that_never_imports_mmsola(project):
     assert out.stdout.split() == ['mmsola.SoLAVision', 'False']
 
 
+@pytest.mark.parametrize('base', [
+    'mask_rcnn/mask-rcnn_sola-t_fpn_1x_coco.py',
+    'upernet/upernet_sola-t_8xb2-160k_ade20k-512x512.py',
+    'mala/mask-rcnn_mala-t_fpn_1x_coco.py',
+    'ravlt/upernet_ravlt-t_8xb2-160k_ade20k-512x512.py',
+])
+def test_adding_your_own_weights_to_a_shipped_config_is_one_line(project, base):
+    """No _delete_ and no copy of the backbone: the user names only the checkpoint."""
+    path = project / 'with_my_weights.py'
+    path.write_text(f"_base_ = 'mmsola::{base}'\n"
+                    "model = dict(backbone=dict(init_cfg=dict(type='Pretrained', "
+                    "checkpoint='my.pth', prefix='backbone.')))\n")
+    code = textwrap.dedent(f"""\
+        from mmengine.config import Config
+        cfg = Config.fromfile({str(path)!r})
+        print(cfg.model.backbone.init_cfg.checkpoint, cfg.model.backbone.init_cfg.prefix)
+        """)
+    out = run([sys.executable, '-c', code], cwd=project)
+    assert out.stdout.split() == ['my.pth', 'backbone.']
+
+
 @pytest.mark.parametrize('library', sorted(LIBRARIES))
 def test_library_train_tool_trains_and_evaluates_an_mmsola_config(project, library):
     config = write_config(project, library)

@@ -21,7 +21,7 @@ model = dict(
         # ImageNet weights, from a classification checkpoint (tools/model_converters/
         # cls_to_backbone.py, or prefix='backbone.' on the classifier's checkpoint directly):
         # init_cfg=dict(type='Pretrained', checkpoint='sola-t_in1k.pth', prefix='backbone.'),
-        init_cfg=None),
+    ),
     neck=dict(in_channels=[64, 128, 256, 512]))
 
 optim_wrapper = dict(

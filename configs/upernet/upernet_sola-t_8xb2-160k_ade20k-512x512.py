@@ -21,7 +21,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         conv_norm_cfg=dict(type='SyncBN', requires_grad=True),
         # init_cfg=dict(type='Pretrained', checkpoint='sola-t_in1k.pth', prefix='backbone.'),
-        init_cfg=None),
+    ),
     decode_head=dict(in_channels=[64, 128, 256, 512], num_classes=150),
     auxiliary_head=dict(in_channels=256, num_classes=150))
 
