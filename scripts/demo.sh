@@ -15,7 +15,7 @@
 # to the last one that finished, so a second run never mixes its results with the first's.
 # Environment: WORK_DIR (default work_dirs), VENV (default .venv), DEMO_SEED (default 0: the
 # shipped seed), DEMO_PRETRAIN (default 1; 0 trains the detector and segmentor from scratch, as
-# the comparison in the README), DEMO_RUN (a run folder name instead of the date and time).
+# the comparison in docs/main_job.md), DEMO_RUN (a run folder name instead of the date and time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(realpath -m "${VENV:-.venv}")/bin/python

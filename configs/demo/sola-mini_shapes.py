@@ -5,7 +5,7 @@
 # are left out: the first need far more steps than a demo has, the second cut off the corners
 # that tell the classes apart. The head reads globally average-pooled stage-4 features: with
 # the recipe's ProjectionPoolNeck (1 x 1 conv, BN, SiLU, then pooling) the classifier stayed
-# near 80 % on two of three seeds (README, 'What held the demo back').
+# near 80 % on two of three seeds (docs/main_job.md, 'What held the demo back').
 # Data: python tools/data/generate_shapes.py (writes data/shapes).
 _base_ = '../sola/sola-t_8xb128_in1k.py'
 
@@ -20,7 +20,7 @@ model = dict(
         drop_path_rate=0.0,
         # layer scale (1e-6, the recipe's) and PyTorch's default init of the linear layers: with
         # neither, the attention branches hold the demo models on a plateau for 1000+ steps
-        # (README, 'What held the demo back')
+        # (docs/main_job.md, 'What held the demo back')
         init_cfg=dict(type='Kaiming', layer='Linear', a=5**0.5, mode='fan_in',
                       nonlinearity='leaky_relu', distribution='uniform')),
     neck=dict(_delete_=True, type='GlobalAveragePooling'),

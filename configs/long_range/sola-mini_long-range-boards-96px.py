@@ -2,7 +2,7 @@
 # budget as sola-mini_long-range-boards.py, with 2.25 times the tokens, so that opposite corners
 # (distance 5, 113 px apart) lie farther apart than on the 64 x 64 board (distance 3, 68 px).
 # A check of the main study's ceiling, not a study of its own: run it for a few layouts and the
-# two ends of the distance range (README, 'Long-range study').
+# two ends of the distance range (docs/analysis.md, 'Long-range study').
 _base_ = './sola-mini_long-range-boards.py'
 
 image_size = 96

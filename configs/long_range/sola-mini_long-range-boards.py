@@ -16,9 +16,10 @@ max_iters = 300  # the budget of every run: see the schedule below
 
 # Six layers, so that a study of every layout x distance x seed fits a few CPU hours: the 'sola'
 # rule gives stage 3 'LS' and stage 4 'LS'. PyTorch's default init of the linear layers, as in the
-# demo classifier (README, 'What held the demo back'). Residual layer scale starts at 0.1, not the
-# ImageNet recipe's 1e-6: from 1e-6 the blocks spend the first few hundred steps growing out of
-# identity, and when a run leaves that plateau varies by run (S@3.2, seed 0, adjacent setting:
+# demo classifier (docs/main_job.md, 'What held the demo back'). Residual layer scale starts at
+# 0.1, not the ImageNet recipe's 1e-6: from 1e-6 the blocks spend the first few hundred steps
+# growing out of identity, and when a run leaves that plateau varies by run (S@3.2, seed 0,
+# adjacent setting:
 # 54.8 % after 600 steps); from 1.0 the same run stayed at chance for 300 steps; from 0.1 it was
 # at 100 % (2026-12-03).
 model = dict(
@@ -65,7 +66,8 @@ val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
 # The equal budget of every run: 300 iterations x batch 32, 9,600 boards, each seen once, at
-# AdamW lr 2e-3. Chosen on the adjacent setting only (distance 1; README, 'Long-range study').
+# AdamW lr 2e-3. Chosen on the adjacent setting only (distance 1; docs/analysis.md, 'Long-range
+# study').
 # Validation every tenth of the run (500 boards, about 1.5 s): the curve says how fast a run
 # learned, which the final accuracy of a solved setting does not.
 train_cfg = dict(_delete_=True, by_epoch=False, max_iters=max_iters, val_interval=max_iters // 10)

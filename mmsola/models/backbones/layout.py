@@ -19,7 +19,7 @@ LAYOUT_PRESETS = {
 
 
 def sola_layout(depths: Sequence[int]) -> Tuple[str, ...]:
-    """The default layer-wise layout (a reconstruction, see the README).
+    """The default layer-wise layout (a reconstruction, see docs/known_and_reconstructed.md).
 
     Stages 1-2 are linear. Stage 3 uses softmax in every third layer counted back from its
     last layer; stage 4 in its last layer. Tiny (2, 2, 6, 2) gives ``LL, LL, LLSLLS, LS``.

@@ -273,8 +273,8 @@ class EarlyFeatureInjection(BaseModule):
 class SoLAVision(BaseModule):
     """SoLA-Vision backbone: linear attention with layer-wise global softmax layers.
 
-    A reconstruction of arXiv 2601.11164 on the MALA/RAVLT macro-architecture; see the README
-    for what is known and what is reconstructed.
+    A reconstruction of arXiv 2601.11164 on the MALA/RAVLT macro-architecture; see
+    docs/known_and_reconstructed.md for what is known and what is reconstructed.
 
     Args:
         arch: ``'tiny'``, ``'small'``, ``'base'``, ``'large'`` (or ``'t'``, ``'s'``, ``'b'``,
