@@ -20,7 +20,7 @@ model = dict(
         # layer scale (1e-6, the recipe's) and PyTorch's default init of the linear layers: with
         # neither, the attention branches hold the demo models on a plateau for 1000+ steps
         # (docs/main_job.md, 'What held the demo back')
-        init_cfg=dict(_delete_=True, type='Kaiming', layer='Linear', a=5**0.5,
+        init_cfg=dict(type='Kaiming', layer='Linear', a=5**0.5,
                       mode='fan_in', nonlinearity='leaky_relu', distribution='uniform'),
         conv_norm_cfg=dict(type='BN')),
     neck=dict(in_channels=[32, 64, 128, 192], out_channels=fpn_channels),

@@ -12,7 +12,6 @@ model = dict(
         rotary_cfg=dict(freq_exponents='linspace'),
         # ImageNet weights: the backbone part of the converted classifier (configs/mala/README.md)
         init_cfg=dict(
-            _delete_=True,
             type='Pretrained',
             checkpoint='checkpoints/mala-t_in1k.pth',
             prefix='backbone.')))
