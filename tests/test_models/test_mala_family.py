@@ -219,3 +219,13 @@ def test_sola_t_initialised_from_mala_t_takes_every_weight_layer_to_layer(tmp_pa
     for key, value in converted.items():
         assert torch.equal(state[key], value), key
     assert not model.backbone.early_fusion.scales.any()  # the injection starts at zero
+
+
+def test_a_weight_the_conversion_does_not_read_is_refused(reference):
+    """A file of another code version (an extra parameter) must not convert silently."""
+    model = dict(reference['model'])
+    model['layers.0.blocks.0.attn.temperature'] = torch.ones(1)
+    with pytest.raises(FamilyCheckpointError,
+                       match=r'1 weights .* no place .*layers.0.blocks.0.attn.temperature'):
+        convert_family_checkpoint(dict(model=model), 'mala',
+                                  num_heads=reference['config']['num_heads'])

@@ -70,6 +70,22 @@ class FamilyCheckpointError(ValueError):
     """A file that is not a checkpoint of the family and size it was converted as."""
 
 
+class _ReadRecorder(dict):
+    """A state dict that remembers which keys the conversion read."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.read: set = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
 def load_family_checkpoint(path: str, trusted: bool = False) -> dict:
     """Read a checkpoint of their training scripts without unpickling arbitrary objects.
 
@@ -249,9 +265,9 @@ def convert_family_checkpoint(checkpoint: dict,
     weights, entry = family_state_dict(checkpoint, use_ema)
     weights = _strip_module(weights)
     dense = any(key.startswith('backbone.') for key in weights)
-    theirs = ({key[len('backbone.'):]: value
-               for key, value in weights.items() if key.startswith('backbone.')}
-              if dense else weights)
+    theirs = _ReadRecorder({key[len('backbone.'):]: value
+                            for key, value in weights.items() if key.startswith('backbone.')}
+                           if dense else weights)
     embed_dims, depths = infer_size(theirs)
     size = FAMILY_SIZES.get((embed_dims, depths))
     if size is not None:
@@ -279,15 +295,13 @@ def convert_family_checkpoint(checkpoint: dict,
             if not key.startswith('backbone.'):
                 converted[key] = value
     elif projection is not None:
-        _fold_bias_into_bn(converted, 'neck.projection.conv', 'neck.projection.bn', weights,
+        _fold_bias_into_bn(converted, 'neck.projection.conv', 'neck.projection.bn', theirs,
                            'proj', 'norm')
-        converted['neck.projection.conv.weight'] = _squeeze_1x1(
-            converted['neck.projection.conv.weight'])[:, :, None, None]
-        converted['head.fc.weight'] = _squeeze_1x1(weights['head.weight'])
-        converted['head.fc.bias'] = weights['head.bias']
-    used = _used_keys(theirs, dense, weights)
-    unused = sorted(key for key in weights if key not in used and
-                    not (dense and not key.startswith('backbone.')))
+        converted['head.fc.weight'] = _squeeze_1x1(theirs['head.weight'])
+        converted['head.fc.bias'] = theirs['head.bias']
+    # Everything of theirs must have been read, but the rotary tables, which mmsola recomputes.
+    unused = sorted(key for key in set(theirs) - theirs.read
+                    if not re.match(r'layers\.\d+\.RoPE\.angle$', key))
     if unused:
         raise FamilyCheckpointError(
             f'{len(unused)} weights of the file have no place in mmsola (first: '
@@ -298,14 +312,3 @@ def convert_family_checkpoint(checkpoint: dict,
         task='dense' if dense else 'classification', entry=entry, projection=projection,
         model_name=model_name)
     return converted, summary
-
-
-def _used_keys(theirs: dict, dense: bool, weights: dict) -> set:
-    """Their keys that the conversion reads (RoPE tables are recomputed, so counted as read)."""
-    prefix = 'backbone.' if dense else ''
-    patterns = (r'patch_embed\.proj\.\d+\.', r'layers\.\d+\.(blocks|downsample)\.',
-                r'layers\.\d+\.RoPE\.angle$', r'extra_norms\.\d+\.norm\.')
-    used = {prefix + key for key in theirs if any(re.match(p, key) for p in patterns)}
-    if not dense:
-        used |= {key for key in weights if re.match(r'(proj|norm|head)\.', key)}
-    return used
