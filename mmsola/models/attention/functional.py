@@ -9,17 +9,32 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .rotary import RotaryTable, apply_rotary
+from .rotary import Rotation, as_rotation
+
+LOG2_E = 1.4426950408889634
 
 
 def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
-    """The positive feature map phi(x) = elu(x) + 1 of linear attention."""
-    return F.elu(x) + 1.0
+    """The positive feature map phi(x) = elu(x) + 1 = exp(min(x, 0)) + max(x, 0).
+
+    In eager mode exp is taken as exp2(x log2 e): torch's CPU ``elu`` goes through ``expm1``,
+    which runs about 17x slower than ``exp2`` on this project's AMD EPYC machines
+    (docs/speed_and_memory.md). Traced for export, it is one ``Elu`` node plus one.
+    """
+    if torch.compiler.is_compiling():
+        return F.elu(x) + 1.0
+    return torch.exp2(x.clamp(max=0) * LOG2_E) + torch.relu(x)
+
+
+def _grad_free(*tensors: torch.Tensor) -> bool:
+    """Whether no autograd graph is recorded through ``tensors``: in-place updates are safe."""
+    return not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors)
 
 
 def _at_least_float32(*tensors: torch.Tensor):
-    """Upcast half-precision tensors to float32; float32 and float64 pass unchanged."""
-    return tuple(t.float() if t.element_size() < 4 else t for t in tensors)
+    """Half-precision tensors upcast to float32, float32 and float64 unchanged; all contiguous
+    (every later elementwise op then runs on dense memory, every product without a copy)."""
+    return tuple((t.float() if t.element_size() < 4 else t).contiguous() for t in tensors)
 
 
 def rotation_pair_norms(x: torch.Tensor) -> torch.Tensor:
@@ -46,7 +61,7 @@ def check_normaliser(normaliser: str) -> str:
 
 
 def linear_attention_normaliser(q: torch.Tensor, k: torch.Tensor,
-                                rotary: Optional[RotaryTable],
+                                rotary: Optional[Rotation],
                                 normaliser: str = 'pair_norm') -> torch.Tensor:
     """Normaliser (B, h, N, 1) of linear attention on positive features ``q``, ``k`` (B, h, N, d).
 
@@ -59,16 +74,17 @@ def linear_attention_normaliser(q: torch.Tensor, k: torch.Tensor,
     so the weights' absolute values sum to at most one; it equals ``q_i . mean_m k_m`` when the
     two features of every pair agree.
     """
-    if rotary is None or check_normaliser(normaliser) == 'unrotated':
+    rotation = as_rotation(rotary)
+    if rotation is None or check_normaliser(normaliser) == 'unrotated':
         return q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1)
-    return rotation_pair_norms(q) @ rotation_pair_norms(k).mean(
+    return rotation.pair_norms(q) @ rotation.pair_norms(k).mean(
         dim=-2, keepdim=True).transpose(-2, -1)
 
 
 def magnitude_aware_linear_attention(q: torch.Tensor,
                                      k: torch.Tensor,
                                      v: torch.Tensor,
-                                     rotary: Optional[RotaryTable] = None,
+                                     rotary: Optional[Rotation] = None,
                                      scale: Optional[float] = None,
                                      eps: float = 1e-6,
                                      normaliser: str = 'pair_norm') -> torch.Tensor:
@@ -87,38 +103,46 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
     ``beta_i * scale * rot(phi(q_i)) @ (sum_j rot(phi(k_j))^T v_j / N) - gamma_i * mean_j v_j``.
     """
     out_dtype = v.dtype
+    rotation = as_rotation(rotary)
     with torch.autocast(device_type=q.device.type, enabled=False):
         q, k, v = _at_least_float32(q, k, v)
         scale = q.shape[-1]**-0.5 if scale is None else scale
         num_tokens = k.shape[-2]
         q, k = elu_feature_map(q), elu_feature_map(k)
         z = scale * (q @ k.mean(dim=-2, keepdim=True).transpose(-2, -1))  # (B, h, N, 1)
-        norm = z if rotary is None or normaliser == 'unrotated' else (
-            scale * linear_attention_normaliser(q, k, rotary, normaliser))
-        if rotary is not None:
-            q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
+        norm = z if rotation is None or normaliser == 'unrotated' else (
+            scale * linear_attention_normaliser(q, k, rotation, normaliser))
+        if rotation is not None:
+            q, k = rotation.rotate(q), rotation.rotate(k)
         state = (k.transpose(-2, -1) @ v) * (scale / num_tokens)  # (B, h, d, d)
-        out = (1.0 + 1.0 / (norm + eps)) * (q @ state) - z * v.mean(dim=-2, keepdim=True)
+        out = q @ state
+        beta = 1.0 + 1.0 / (norm + eps)
+        if _grad_free(out, z, v):
+            out = out.mul_(beta).addcmul_(z, v.mean(dim=-2, keepdim=True), value=-1.0)
+        else:
+            out = beta * out - z * v.mean(dim=-2, keepdim=True)
     return out.to(out_dtype)
 
 
 def _normalised_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                                 rotary: Optional[RotaryTable], normaliser: str,
+                                 rotary: Optional[Rotation], normaliser: str,
                                  eps: float) -> torch.Tensor:
     """``rot(q_i) @ (sum_j rot(k_j)^T v_j / N) / (n_i + eps)`` on positive float features."""
     num_tokens = k.shape[-2]
     # Means instead of sums over N: the same ratio, with terms of order one.
-    norm = linear_attention_normaliser(q, k, rotary, normaliser)  # (B, h, N, 1)
-    if rotary is not None:
-        q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
+    rotation = as_rotation(rotary)
+    norm = linear_attention_normaliser(q, k, rotation, normaliser)  # (B, h, N, 1)
+    if rotation is not None:
+        q, k = rotation.rotate(q), rotation.rotate(k)
     state = (k.transpose(-2, -1) @ v) / num_tokens  # (B, h, d, d)
-    return (q @ state) / (norm + eps)
+    out = q @ state
+    return out.div_(norm + eps) if _grad_free(out, norm) else out / (norm + eps)
 
 
 def elu_linear_attention(q: torch.Tensor,
                          k: torch.Tensor,
                          v: torch.Tensor,
-                         rotary: Optional[RotaryTable] = None,
+                         rotary: Optional[Rotation] = None,
                          eps: float = 1e-6,
                          normaliser: str = 'pair_norm') -> torch.Tensor:
     """Plain linear attention with phi = elu + 1, in O(N d^2).
@@ -139,7 +163,7 @@ def elu_linear_attention(q: torch.Tensor,
 def rank_augmented_linear_attention(q: torch.Tensor,
                                     k: torch.Tensor,
                                     v: torch.Tensor,
-                                    rotary: Optional[RotaryTable] = None,
+                                    rotary: Optional[Rotation] = None,
                                     scale: Optional[float] = None,
                                     eps: float = 1e-6,
                                     normaliser: str = 'unrotated') -> torch.Tensor:
@@ -166,11 +190,10 @@ def rank_augmented_linear_attention(q: torch.Tensor,
 def softmax_attention(q: torch.Tensor,
                       k: torch.Tensor,
                       v: torch.Tensor,
-                      rotary: Optional[RotaryTable] = None,
+                      rotary: Optional[Rotation] = None,
                       dropout_p: float = 0.0) -> torch.Tensor:
     """Global softmax attention through ``F.scaled_dot_product_attention`` (scale 1/sqrt(d))."""
-    if rotary is not None:
-        sin, cos = rotary
-        rotary = (sin.to(q.dtype), cos.to(q.dtype))
-        q, k = apply_rotary(q, rotary), apply_rotary(k, rotary)
+    rotation = as_rotation(rotary)
+    if rotation is not None:
+        q, k = rotation.rotate(q), rotation.rotate(k)
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)

@@ -15,15 +15,16 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
 from mmsola.registry import MODELS
 from ..layers import scaled_linear
-from .functional import (check_normaliser, elu_linear_attention,
+from .functional import (_grad_free, check_normaliser, elu_linear_attention,
                          magnitude_aware_linear_attention, rank_augmented_linear_attention,
                          softmax_attention)
-from .rotary import RotaryTable
+from .rotary import Rotation, RotaryTable, adjacent_pair_order, as_rotation
 
 
 class TokenMixer(BaseModule):
@@ -69,30 +70,54 @@ class TokenMixer(BaseModule):
             groups=embed_dims)
         self.gate_act = build_activation_layer(gate_act_cfg) if gate_act_cfg else nn.Identity()
         self.proj = nn.Linear(embed_dims, embed_dims)
+        # Eager mode projects queries and keys in adjacent rotation pairs (see rotary.py).
+        self.register_buffer(
+            'adjacent_pair_order', adjacent_pair_order(num_heads, self.head_dims), persistent=False)
 
     def extra_repr(self) -> str:
         return f'embed_dims={self.embed_dims}, num_heads={self.num_heads}'
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               rotary: Optional[RotaryTable]) -> torch.Tensor:
+               rotary: Optional[Rotation]) -> torch.Tensor:
         """Attention core: (B, heads, N, d) each -> (B, heads, N, d)."""
         raise NotImplementedError
 
+    def _project(self, x: torch.Tensor, rotary: Optional[Rotation]):
+        """q/k/v/gate projection of ``x`` (B, N, C) -> (B, N, 4, heads, d), and the rotation
+        that fits the order of its query and key channels.
+
+        Rotating adjacent channel pairs is one complex product (fastest in eager mode), so
+        there the projection's query and key rows are reordered into adjacent pairs; under
+        tracing (ONNX export) the weights and the real-valued rotation stay as they are.
+        """
+        rotation = as_rotation(rotary)
+        weight, bias = self.qkvg.weight, self.qkvg.bias
+        if isinstance(rotation, RotaryTable) and not torch.compiler.is_compiling():
+            weight = weight.index_select(0, self.adjacent_pair_order)
+            bias = None if bias is None else bias.index_select(0, self.adjacent_pair_order)
+            rotation = rotation.adjacent_pairs()
+        qkvg = F.linear(x, weight, bias)
+        return qkvg.view(*x.shape[:-1], 4, self.num_heads, self.head_dims), rotation
+
     def forward(self,
                 x: torch.Tensor,
-                rotary: Optional[RotaryTable] = None,
+                rotary: Optional[Rotation] = None,
                 layer_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
         batch, height, width, channels = x.shape
-        num_tokens = height * width
-        qkvg = self.qkvg(x).view(batch, num_tokens, 4, self.num_heads, self.head_dims)
+        qkvg, rotation = self._project(x.reshape(batch, height * width, channels), rotary)
         q, k, v, gate = qkvg.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, d)
-        attended = self.attend(q, k, v, rotary)
-        attended = attended.transpose(1, 2).reshape(batch, height, width, channels)
+        attended = self.attend(q, k, v, rotation).transpose(1, 2)  # (B, N, heads, d)
         # (B, heads, N, d) -> (B, C, H, W) as a view in channels-last memory, for the conv.
         v_map = v.transpose(1, 2).reshape(batch, height, width, channels).permute(0, 3, 1, 2)
-        lepe = self.lepe(v_map).permute(0, 2, 3, 1)
-        gate = self.gate_act(gate.transpose(1, 2).reshape(batch, height, width, channels))
-        return scaled_linear((attended + lepe) * gate, self.proj, layer_scale)
+        lepe = self.lepe(v_map).permute(0, 2, 3, 1).reshape(batch, -1, self.num_heads,
+                                                             self.head_dims)
+        gate = self.gate_act(qkvg[:, :, 3])  # (B, N, heads, d)
+        if _grad_free(lepe, attended, gate):  # lepe is a fresh tensor: sum and gate in place
+            mixed = lepe.add_(attended).mul_(gate)
+        else:
+            mixed = (attended + lepe) * gate
+        return scaled_linear(mixed.reshape(batch, height, width, channels), self.proj,
+                             layer_scale)
 
 
 class NormalisedLinearMixer(TokenMixer):

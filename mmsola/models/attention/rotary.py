@@ -3,17 +3,19 @@
 Half of each head's rotation frequencies follow the row index and half the column index, so the
 encoding has no learned table and works at any resolution.
 
-The released MALA/RAVLT code rotates adjacent channel pairs ``(2i, 2i + 1)``; mmsola rotates
-``(i, i + d/2)``, which needs no strided copies. The two compute the same attention once the
-query and key channels of each head are permuted accordingly, which is what
-``mmsola.models.converters`` does to their weights.
+A head's channels form rotation pairs. :class:`RotaryTable` pairs ``(i, i + d/2)``, the order of
+mmsola's weights, and rotates with real-valued products (what ONNX export traces).
+:class:`AdjacentPairRotation` pairs ``(2i, 2i + 1)`` and rotates with one complex product per
+tensor; the mixers use it in eager mode, after reordering the query and key output channels of
+their projection (attention is unchanged by one permutation applied to both queries and keys).
+The released MALA/RAVLT code also rotates adjacent pairs; ``mmsola.models.converters`` permutes
+their weights to mmsola's order.
 """
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 
-RotaryTable = Tuple[torch.Tensor, torch.Tensor]
 #: Rules for the frequency exponents, see :class:`RotaryEmbedding2d`.
 FREQ_EXPONENTS = ('arange', 'linspace')
 
@@ -24,10 +26,84 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
-def apply_rotary(x: torch.Tensor, table: RotaryTable) -> torch.Tensor:
-    """Rotate ``x`` of shape (..., N, d) by the angles of ``table`` = (sin, cos), each (N, d)."""
-    sin, cos = table
-    return x * cos + rotate_half(x) * sin
+class RotaryTable(NamedTuple):
+    """Rotation angles of the pairs ``(i, i + d/2)``: ``sin`` and ``cos``, each (N, d).
+
+    Unpacks as ``sin, cos``. :meth:`rotate` and :meth:`pair_norms` take (..., N, d).
+    """
+    sin: torch.Tensor
+    cos: torch.Tensor
+
+    def rotate(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` rotated pair by pair, in ``x``'s dtype."""
+        sin, cos = self.sin.to(x.dtype), self.cos.to(x.dtype)
+        return x * cos + rotate_half(x) * sin
+
+    @staticmethod
+    def pair_norms(x: torch.Tensor) -> torch.Tensor:
+        """Norms of the pairs ``(x_i, x_{i+d/2})``: (..., d) -> (..., d/2)."""
+        first, second = x.chunk(2, dim=-1)
+        return (first.square() + second.square()).clamp_min(1e-12).sqrt()
+
+    def adjacent_pairs(self) -> 'AdjacentPairRotation':
+        """The same angles for channels ordered in adjacent pairs (see :func:`adjacent_pair_order`)."""
+        half = self.cos.shape[-1] // 2
+        return AdjacentPairRotation(torch.complex(self.cos[:, :half], self.sin[:, :half]))
+
+
+class AdjacentPairRotation(NamedTuple):
+    """Rotation of the pairs ``(2i, 2i + 1)`` by ``phase`` = cos + i sin, complex (N, d/2).
+
+    :meth:`rotate` is one complex product (float32 or float64; half precision is upcast and cast
+    back). :meth:`pair_norms` takes (..., N, d).
+    """
+    phase: torch.Tensor
+
+    def rotate(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., N, d) rotated pair by pair, in ``x``'s dtype."""
+        work = x if x.element_size() >= 4 else x.float()
+        pairs = torch.view_as_complex(work.unflatten(-1, (-1, 2)).contiguous()
+                                      if work.stride(-1) != 1 else work.unflatten(-1, (-1, 2)))
+        phase = self.phase if work.dtype == torch.float32 else self.phase.to(torch.complex128)
+        return torch.view_as_real(pairs * phase).flatten(-2).to(x.dtype)
+
+    @staticmethod
+    def pair_norms(x: torch.Tensor) -> torch.Tensor:
+        """Norms of the pairs ``(x_{2i}, x_{2i+1})``: (..., d) -> (..., d/2)."""
+        squares = x.square()
+        return (squares[..., 0::2] + squares[..., 1::2]).clamp_min(1e-12).sqrt()
+
+
+#: What the attention kernels accept as ``rotary``: a table, or a ``(sin, cos)`` pair of
+#: (N, d) tensors for the pairs ``(i, i + d/2)``.
+Rotation = Union[RotaryTable, AdjacentPairRotation, Sequence[torch.Tensor]]
+
+
+def as_rotation(rotary: Optional[Rotation]) -> Optional[Union[RotaryTable, AdjacentPairRotation]]:
+    """``rotary`` as an object with ``rotate`` and ``pair_norms``; a plain pair becomes a table."""
+    if rotary is None or isinstance(rotary, (RotaryTable, AdjacentPairRotation)):
+        return rotary
+    return RotaryTable(*rotary)
+
+
+def apply_rotary(x: torch.Tensor, table: Rotation) -> torch.Tensor:
+    """Rotate ``x`` of shape (..., N, d) by the angles of ``table``."""
+    return as_rotation(table).rotate(x)
+
+
+def adjacent_pair_order(num_heads: int, head_dims: int, num_blocks: int = 4,
+                        rotated_blocks: int = 2) -> torch.Tensor:
+    """Output-channel order that makes a projection to ``num_blocks`` blocks of (heads, d)
+    (queries, keys, ...) give its first ``rotated_blocks`` blocks in adjacent-pair order.
+
+    Returns a (num_blocks * num_heads * head_dims,) index: channel ``2i`` of a head takes the
+    old channel ``i``, ``2i + 1`` the old ``i + d/2``.
+    """
+    half = head_dims // 2
+    within_head = torch.stack((torch.arange(half), torch.arange(half) + half), dim=1).flatten()
+    order = torch.arange(num_blocks * num_heads * head_dims).view(num_blocks, num_heads, head_dims)
+    order[:rotated_blocks] = order[:rotated_blocks][..., within_head]
+    return order.flatten()
 
 
 class RotaryEmbedding2d(nn.Module):
@@ -96,4 +172,4 @@ class RotaryEmbedding2d(nn.Module):
         col_angles = (cols[:, None] * inv_freq)[None, :, :].expand(height, width, quarter)
         half = torch.cat((row_angles, col_angles), dim=-1).reshape(height * width, 2 * quarter)
         angles = torch.cat((half, half), dim=-1)  # pairs (i, i + d/2) share an angle
-        return angles.sin().to(dtype), angles.cos().to(dtype)
+        return RotaryTable(angles.sin().to(dtype), angles.cos().to(dtype))
