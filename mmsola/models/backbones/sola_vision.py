@@ -191,9 +191,10 @@ class SoLAStage(BaseModule):
                  init_cfg: Optional[dict] = None,
                  **block_kwargs) -> None:
         super().__init__(init_cfg=init_cfg)
+        # efficient_conv_bn_eval: a BatchNorm in eval mode is folded into the convolution.
         self.downsample = ConvModule(
-            in_dims, embed_dims, 3, stride=2, padding=1, norm_cfg=conv_norm_cfg,
-            act_cfg=None) if downsample else None
+            in_dims, embed_dims, 3, stride=2, padding=1, norm_cfg=conv_norm_cfg, act_cfg=None,
+            efficient_conv_bn_eval=True) if downsample else None
         self.rotary = RotaryEmbedding2d(embed_dims // num_heads, **(rotary_cfg or {}))
         self.blocks = ModuleList([
             SoLABlock(
@@ -490,7 +491,12 @@ class SoLAVision(BaseModule):
 
     def _build_stem(self, in_channels: int, width_ratios: Sequence[float], norm_cfg: dict,
                     act_cfg: dict) -> Sequential:
-        """Four 3 x 3 conv-norm layers of strides 2, 1, 1, 2 (activation after the first three)."""
+        """Four 3 x 3 conv-norm layers of strides 2, 1, 1, 2 (activation after the first three).
+
+        Their BatchNorms are not folded into the convolutions at eval time: folded, the released
+        MALA weights' stage-1 features moved 1.2e-5 from the official ones (limit 1e-5), for
+        about 3 % of the inference time (docs/speed_and_memory.md).
+        """
         if len(width_ratios) != 4 or width_ratios[-1] != 1:
             raise ValueError('stem_width_ratios needs 4 fractions of embed_dims[0], the last 1 '
                              f'(the stem ends at embed_dims[0]), got {tuple(width_ratios)}')
