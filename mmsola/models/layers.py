@@ -1,7 +1,8 @@
 """Exact rewrites of two block patterns that save a pass over the feature map (and memory).
 
 * ``gamma * linear(x)`` (layer scale after a projection) is ``linear(x)`` with ``gamma`` folded
-  into the weight and bias: the scaled map is never stored for gamma's gradient.
+  into the weight and bias: the scaled map is never stored for gamma's gradient. With a
+  residual and no autograd graph, the product is accumulated into the residual in place.
 * ``x + depthwise_conv(x)`` (a residual depthwise convolution) is one convolution whose kernel
   has 1 added at its centre: no separate addition over the map.
 
@@ -15,13 +16,32 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def scaled_linear(x: torch.Tensor, linear: nn.Linear,
-                  scale: Optional[torch.Tensor]) -> torch.Tensor:
-    """``scale * linear(x)`` with ``scale`` (out_features,) folded into the weight; ``x`` (..., in)."""
-    if scale is None:
-        return linear(x)
-    bias = None if linear.bias is None else linear.bias * scale
-    return F.linear(x, linear.weight * scale[:, None], bias)
+def records_no_graph(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records nothing through ``tensors``, so in-place updates are safe."""
+    return not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors)
+
+
+def scaled_linear(x: torch.Tensor, linear: nn.Linear, scale: Optional[torch.Tensor],
+                  residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``residual + scale * linear(x)`` with ``scale`` (out_features,) folded into the weight;
+    ``x`` (..., in), ``residual`` (..., out) or None.
+
+    Where autograd records nothing, ``residual`` (a tensor the caller owns) receives the
+    product in place, without a new output tensor or a separate addition.
+    """
+    weight = linear.weight if scale is None else linear.weight * scale[:, None]
+    bias = linear.bias if scale is None or linear.bias is None else linear.bias * scale
+    if residual is None:
+        return F.linear(x, weight, bias)
+    if (residual.is_contiguous() and x.dtype == residual.dtype == weight.dtype
+            and not torch.is_autocast_enabled(x.device.type)
+            and records_no_graph(x, weight, residual)):
+        flat = residual.view(-1, residual.shape[-1])
+        flat.addmm_(x.reshape(-1, x.shape[-1]), weight.t())
+        if bias is not None:
+            flat.add_(bias)
+        return residual
+    return residual + F.linear(x, weight, bias)
 
 
 def residual_depthwise_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:

@@ -9,6 +9,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..layers import records_no_graph
 from .rotary import Rotation, as_rotation
 
 LOG2_E = 1.4426950408889634
@@ -24,11 +25,6 @@ def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
     if torch.compiler.is_compiling():
         return F.elu(x) + 1.0
     return torch.exp2(x.clamp(max=0) * LOG2_E) + torch.relu(x)
-
-
-def _grad_free(*tensors: torch.Tensor) -> bool:
-    """Whether no autograd graph is recorded through ``tensors``: in-place updates are safe."""
-    return not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors)
 
 
 def _at_least_float32(*tensors: torch.Tensor):
@@ -117,7 +113,7 @@ def magnitude_aware_linear_attention(q: torch.Tensor,
         state = (k.transpose(-2, -1) @ v) * (scale / num_tokens)  # (B, h, d, d)
         out = q @ state
         beta = 1.0 + 1.0 / (norm + eps)
-        if _grad_free(out, z, v):
+        if records_no_graph(out, z, v):
             out = out.mul_(beta).addcmul_(z, v.mean(dim=-2, keepdim=True), value=-1.0)
         else:
             out = beta * out - z * v.mean(dim=-2, keepdim=True)
@@ -136,7 +132,7 @@ def _normalised_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         q, k = rotation.rotate(q), rotation.rotate(k)
     state = (k.transpose(-2, -1) @ v) / num_tokens  # (B, h, d, d)
     out = q @ state
-    return out.div_(norm + eps) if _grad_free(out, norm) else out / (norm + eps)
+    return out.div_(norm + eps) if records_no_graph(out, norm) else out / (norm + eps)
 
 
 def elu_linear_attention(q: torch.Tensor,

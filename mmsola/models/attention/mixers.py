@@ -20,8 +20,8 @@ from mmcv.cnn import build_activation_layer
 from mmengine.model import BaseModule
 
 from mmsola.registry import MODELS
-from ..layers import scaled_linear
-from .functional import (_grad_free, check_normaliser, elu_linear_attention,
+from ..layers import records_no_graph, scaled_linear
+from .functional import (check_normaliser, elu_linear_attention,
                          magnitude_aware_linear_attention, rank_augmented_linear_attention,
                          softmax_attention)
 from .rotary import Rotation, RotaryTable, adjacent_pair_order, as_rotation
@@ -41,7 +41,8 @@ class TokenMixer(BaseModule):
     Shapes:
         forward: ``x`` (B, H, W, C) channels-last, ``rotary`` a (sin, cos) pair of
         (H * W, C / num_heads) tables, or None, ``layer_scale`` (C,) or None (multiplies the
-        output, folded into the output projection); returns (B, H, W, C).
+        output, folded into the output projection), ``residual`` (B, H, W, C) or None (added to
+        the output; in place where autograd records nothing); returns (B, H, W, C).
     """
 
     #: True for mixers whose cost grows linearly with the number of tokens.
@@ -102,7 +103,8 @@ class TokenMixer(BaseModule):
     def forward(self,
                 x: torch.Tensor,
                 rotary: Optional[Rotation] = None,
-                layer_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
+                layer_scale: Optional[torch.Tensor] = None,
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
         batch, height, width, channels = x.shape
         qkvg, rotation = self._project(x.reshape(batch, height * width, channels), rotary)
         q, k, v, gate = qkvg.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, N, d)
@@ -112,12 +114,12 @@ class TokenMixer(BaseModule):
         lepe = self.lepe(v_map).permute(0, 2, 3, 1).reshape(batch, -1, self.num_heads,
                                                              self.head_dims)
         gate = self.gate_act(qkvg[:, :, 3])  # (B, N, heads, d)
-        if _grad_free(lepe, attended, gate):  # lepe is a fresh tensor: sum and gate in place
+        if records_no_graph(lepe, attended, gate):  # lepe is a fresh tensor: sum and gate in place
             mixed = lepe.add_(attended).mul_(gate)
         else:
             mixed = (attended + lepe) * gate
         return scaled_linear(mixed.reshape(batch, height, width, channels), self.proj,
-                             layer_scale)
+                             layer_scale, residual)
 
 
 class NormalisedLinearMixer(TokenMixer):

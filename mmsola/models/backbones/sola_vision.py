@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsola.registry import MODELS
 from ..attention.rotary import RotaryEmbedding2d, RotaryTable
-from ..layers import residual_depthwise_conv, scaled_linear
+from ..layers import records_no_graph, residual_depthwise_conv, scaled_linear
 from .layout import resolve_layout, sola_layout
 
 
@@ -46,7 +46,8 @@ class ConvFFN(BaseModule):
 
     Shapes:
         forward: ``x`` (B, H, W, C), ``layer_scale`` (C,) or None (multiplies the output,
-        folded into ``fc2``) -> (B, H, W, C).
+        folded into ``fc2``), ``residual`` (B, H, W, C) or None (added to the output, in place
+        where autograd records nothing) -> (B, H, W, C).
     """
 
     def __init__(self,
@@ -60,11 +61,16 @@ class ConvFFN(BaseModule):
         self.dwconv = nn.Conv2d(hidden_dims, hidden_dims, 3, padding=1, groups=hidden_dims)
         self.fc2 = nn.Linear(hidden_dims, embed_dims)
 
-    def forward(self, x: torch.Tensor,
-                layer_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
-        hidden = _to_channels_first(self.act(self.fc1(x)))
-        hidden = _to_channels_last(residual_depthwise_conv(hidden, self.dwconv))
-        return scaled_linear(hidden, self.fc2, layer_scale)
+    def forward(self, x: torch.Tensor, layer_scale: Optional[torch.Tensor] = None,
+                residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        hidden = self.fc1(x)
+        if isinstance(self.act, nn.GELU) and records_no_graph(hidden):
+            hidden = torch.ops.aten.gelu_(hidden, approximate=self.act.approximate)
+        else:
+            hidden = self.act(hidden)
+        hidden = _to_channels_last(residual_depthwise_conv(_to_channels_first(hidden),
+                                                           self.dwconv))
+        return scaled_linear(hidden, self.fc2, layer_scale, residual)
 
 
 def _is_widening_matmul(op, args) -> bool:
@@ -138,8 +144,12 @@ class SoLABlock(BaseModule):
 
     def _forward(self, x: torch.Tensor, rotary: Optional[RotaryTable]) -> torch.Tensor:
         x = _to_channels_last(residual_depthwise_conv(_to_channels_first(x), self.cpe))
-        x = x + self.drop_path(self.mixer(self.norm1(x), rotary, self.gamma1))
-        return x + self.drop_path(self.ffn(self.norm2(x), self.gamma2))
+        if self.training and not isinstance(self.drop_path, nn.Identity):
+            x = x + self.drop_path(self.mixer(self.norm1(x), rotary, self.gamma1))
+            return x + self.drop_path(self.ffn(self.norm2(x), self.gamma2))
+        # x is the convolution's fresh output: the branches may add into it in place.
+        x = self.mixer(self.norm1(x), rotary, self.gamma1, residual=x)
+        return self.ffn(self.norm2(x), self.gamma2, residual=x)
 
     def forward(self, x: torch.Tensor, rotary: Optional[RotaryTable] = None) -> torch.Tensor:
         # Non-reentrant checkpointing needs no input that requires grad: a first block behind a
