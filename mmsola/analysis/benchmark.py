@@ -8,6 +8,11 @@ With ``onnxruntime=True`` every backbone is also exported to ONNX at each benchm
 (fixed shape, so that every model gets the same treatment) and its ONNX Runtime session
 (CPUExecutionProvider, intra-op threads = torch's) takes its turn in the same rounds as the
 eager models; its rows carry ``runtime='onnxruntime'`` (eager rows ``'eager'``).
+
+With ``profile_passes`` every eager step is also run under the PyTorch profiler once the timing
+is done (:func:`profile_ops`): each row gets the self time of every operator per pass, and
+:func:`profile_report` turns them into tables grouped by kind (matrix products, convolutions,
+everything else: the passes over memory).
 """
 import ctypes
 import json
@@ -35,9 +40,19 @@ MEMORY_PROBE_ENV = {'MALLOC_MMAP_THRESHOLD_': str(64 * 1024)}
 RUNTIME_LABELS = {'eager': '', 'onnxruntime': ' (ORT)'}
 
 
-def build_backbone(cfg: dict) -> nn.Module:
-    """A backbone from its registry config, returning its last stage's output only."""
-    return MODELS.build(dict(cfg, out_indices=(3, )))
+#: What a benchmarked backbone returns: its last stage, or all four (what FPN/UperNet read).
+OUTPUTS = {'last': (3, ), 'dense': (0, 1, 2, 3)}
+#: Operator kinds of the profile tables, by substrings of the ATen op names.
+OP_KINDS = {
+    'matrix products': ('addmm', 'aten::mm', 'bmm', 'baddbmm', 'scaled_dot_product', 'matmul'),
+    'convolutions': ('convolution', 'conv2d', 'conv_depthwise'),
+}
+
+
+def build_backbone(cfg: dict, outputs: str = 'last') -> nn.Module:
+    """A backbone from its registry config returning its last stage's output
+    (``outputs='last'``) or all four stages' (``'dense'``)."""
+    return MODELS.build(dict(cfg, out_indices=OUTPUTS[outputs]))
 
 
 def largest_global_attention(backbone: nn.Module, height: int, width: int) -> int:
@@ -77,7 +92,7 @@ def make_onnxruntime_step(model: nn.Module, inputs: torch.Tensor, path: str
                           ) -> Tuple[Callable[[], None], Dict[str, float]]:
     """Export ``model`` (eval mode) to the ONNX file ``path`` at the fixed shape of ``inputs``
     and return a callable running one ONNX Runtime inference pass on ``inputs``, with what the
-    export cost and how far ONNX Runtime's first output lies from the eager model's.
+    export cost and how far ONNX Runtime's outputs lie from the eager model's.
 
     The session uses the CPUExecutionProvider with torch's number of intra-op threads, and its
     idle threads do not spin after a pass (they would take the cores from the next model).
@@ -88,17 +103,75 @@ def make_onnxruntime_step(model: nn.Module, inputs: torch.Tensor, path: str
     from mmsola.deployment.onnx_export import INPUT_NAME, create_session, export_onnx
 
     model.eval()
+    with torch.inference_mode():
+        expected = [out.float().cpu().numpy() for out in model(inputs)]
     export_s = export_onnx(model, path, (inputs.shape[0], *inputs.shape[2:]), dynamic=False,
-                           output_names=['out'])
+                           output_names=[f'out{index}' for index in range(len(expected))])
     session = create_session(path, torch.get_num_threads(), spinning=False)
     feed = {INPUT_NAME: inputs.detach().cpu().float().numpy()}
-    with torch.inference_mode():
-        expected = model(inputs)[0].float().cpu().numpy()
-    max_abs_diff = float(abs(session.run(None, feed)[0] - expected).max())
+    max_abs_diff = max(float(abs(got - want).max())
+                       for got, want in zip(session.run(None, feed), expected))
 
     def step() -> None:
         session.run(None, feed)
     return step, dict(export_s=export_s, max_abs_diff=max_abs_diff)
+
+
+def op_kind(name: str) -> str:
+    """The :data:`OP_KINDS` entry an ATen operator belongs to, else ``'other'``."""
+    return next((kind for kind, keys in OP_KINDS.items() if any(k in name for k in keys)),
+                'other')
+
+
+def profile_ops(step: Callable[[], None], device: torch.device, passes: int = 2) -> List[dict]:
+    """Self time per pass of every operator over ``passes`` calls of ``step`` (after one
+    unprofiled call), from the PyTorch profiler, largest first.
+
+    Returns:
+        rows of ``op``, ``kind`` (:func:`op_kind`), ``calls`` and ``self_ms`` (per pass) and
+        ``share`` (of the summed self times); on a GPU the self time is the device's.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    if device.type == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    step()
+    with profile(activities=activities) as prof:
+        for _ in range(passes):
+            step()
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    timed = 'self_device_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
+    events = [(e.key, getattr(e, timed), e.count) for e in prof.key_averages()]
+    total = sum(us for _, us, _ in events) or 1.0
+    rows = [dict(op=name, kind=op_kind(name), calls=count / passes, self_ms=us / passes / 1e3,
+                 share=us / total) for name, us, count in events if us > 0]
+    return sorted(rows, key=lambda row: -row['self_ms'])
+
+
+def profile_report(results: dict, top: int = 20) -> str:
+    """Markdown of the ``profile`` of every measured row: time per operator kind, then the
+    ``top`` operators by self time."""
+    lines = ['# Operator profiles', '',
+             'PyTorch profiler, self time per pass (an operator\'s own time, without the '
+             'operators it calls), after the timed rounds of the same run.', '']
+    for row in (r for r in results['rows'] if r.get('profile')):
+        ops = row['profile']
+        total = sum(op['self_ms'] for op in ops)
+        kinds: Dict[str, float] = {}
+        for op in ops:
+            kinds[op['kind']] = kinds.get(op['kind'], 0.0) + op['self_ms']
+        lines += [f"## {row['model']}, {row['mode']} {'x'.join(map(str, row['shape']))}", '',
+                  f'{total:.1f} ms of operator time per pass: ' + ', '.join(
+                      f'{kind} {ms:.1f} ms ({ms / total:.0%})'
+                      for kind, ms in sorted(kinds.items(), key=lambda item: -item[1])) + '.',
+                  '', '| operator | kind | calls per pass | self ms per pass | share |',
+                  '|---|---|---|---|---|']
+        lines += [f"| `{op['op']}` | {op['kind']} | {op['calls']:g} | {op['self_ms']:.2f} | "
+                  f"{op['share']:.1%} |" for op in ops[:top]]
+        lines.append('')
+    return '\n'.join(lines)
 
 
 def time_interleaved(steps: Dict[str, Callable[[], None]], device: torch.device,
@@ -131,14 +204,16 @@ def _proc_status_mib(key: str) -> float:
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith(key + ':'))
 
 
-def probe_peak_memory(backbone: dict, shape: Sequence[int], mode: str, threads: int) -> float:
+def probe_peak_memory(backbone: dict, shape: Sequence[int], mode: str, threads: int,
+                      outputs: str = 'last') -> float:
     """Peak resident-memory growth (MiB) of one pass at (B, H, W) in this process (Linux).
 
     Once the model and input are built, freed heap goes back to the OS (``malloc_trim``) and the
     high-water mark is reset (``/proc/self/clear_refs``): the reading is the pass's own peak.
     """
     torch.set_num_threads(threads)
-    step = make_step(build_backbone(backbone), torch.randn(shape[0], 3, *shape[1:]), mode)
+    step = make_step(build_backbone(backbone, outputs), torch.randn(shape[0], 3, *shape[1:]),
+                     mode)
     ctypes.CDLL('libc.so.6').malloc_trim(0)
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
@@ -147,10 +222,12 @@ def probe_peak_memory(backbone: dict, shape: Sequence[int], mode: str, threads: 
     return _proc_status_mib('VmHWM') - before
 
 
-def peak_memory_cpu(backbone: dict, shape: Sequence[int], mode: str, threads: int) -> float:
+def peak_memory_cpu(backbone: dict, shape: Sequence[int], mode: str, threads: int,
+                    outputs: str = 'last') -> float:
     """:func:`probe_peak_memory` in a fresh ``python -m mmsola.analysis.benchmark`` with
     :data:`MEMORY_PROBE_ENV`; raises RuntimeError with the probe's stderr if it fails."""
-    request = json.dumps(dict(backbone=backbone, shape=list(shape), mode=mode, threads=threads))
+    request = json.dumps(dict(backbone=backbone, shape=list(shape), mode=mode, threads=threads,
+                              outputs=outputs))
     out = subprocess.run([sys.executable, '-m', 'mmsola.analysis.benchmark', request],
                          capture_output=True, text=True, env={**os.environ, **MEMORY_PROBE_ENV})
     if out.returncode != 0:
@@ -183,7 +260,8 @@ def measure_backbones(backbones: Dict[str, dict], shapes: Sequence[Sequence[int]
                       dtype: torch.dtype = torch.float32, warmup: int = 2, rounds: int = 5,
                       measure_memory: bool = True, max_global_tokens: Optional[int] = None,
                       log: Callable[[str], None] = print, onnxruntime: bool = False,
-                      export_dir: Optional[str] = None) -> dict:
+                      export_dir: Optional[str] = None, outputs: str = 'last',
+                      profile_passes: int = 0) -> dict:
     """Measure every backbone (name -> registry config) at every (B, H, W) shape and mode into a
     JSON-able dict, skipping a shape where a global softmax layer of the model would attend over
     more than ``max_global_tokens`` tokens.
@@ -191,6 +269,9 @@ def measure_backbones(backbones: Dict[str, dict], shapes: Sequence[Sequence[int]
     ``onnxruntime``: also time each backbone's ONNX Runtime session in inference mode
     (:func:`make_onnxruntime_step`), in the same rounds; the ONNX files go to ``export_dir``
     (default: a temporary folder, removed afterwards). CPU and float32 only.
+
+    ``outputs``: ``'last'`` or ``'dense'`` (:data:`OUTPUTS`). ``profile_passes``: when above 0,
+    every eager row also gets the ``profile`` of :func:`profile_ops` over that many passes.
 
     Raises:
         ValueError: for ``onnxruntime`` with a device other than the CPU or a dtype other than
@@ -200,7 +281,10 @@ def measure_backbones(backbones: Dict[str, dict], shapes: Sequence[Sequence[int]
     if onnxruntime and (torch_device.type != 'cpu' or dtype != torch.float32):
         raise ValueError(f'onnxruntime: the ONNX Runtime runs are CPU float32 only, got device '
                          f'{device} and dtype {dtype}')
-    built = {name: build_backbone(cfg).to(torch_device) for name, cfg in backbones.items()}
+    if outputs not in OUTPUTS:
+        raise ValueError(f'outputs must be one of {sorted(OUTPUTS)}, got {outputs!r}')
+    built = {name: build_backbone(cfg, outputs).to(torch_device)
+             for name, cfg in backbones.items()}
     rows = []
     with tempfile.TemporaryDirectory(prefix='mmsola-benchmark-onnx-') as scratch:
         for mode in modes:
@@ -230,13 +314,17 @@ def measure_backbones(backbones: Dict[str, dict], shapes: Sequence[Sequence[int]
                         peak_memory_cuda(steps[key], torch_device)
                         if torch_device.type == 'cuda'
                         else peak_memory_cpu(backbones[name], shape, mode,
-                                             torch.get_num_threads()))
+                                             torch.get_num_threads(), outputs))
                     rows.append(dict(model=name, shape=list(shape), mode=mode, runtime=runtime,
                                      latency_s=latency_statistics(samples), peak_memory_mib=memory,
                                      **export_info.get(key, {})))
+                    if profile_passes and runtime == 'eager':
+                        log(f'[benchmark] profiling {name} {mode} {shape}')
+                        rows[-1]['profile'] = profile_ops(steps[key], torch_device,
+                                                          profile_passes)
                 steps.clear()  # releases the ONNX Runtime sessions before the next shape
     return dict(environment=environment(torch_device, dtype), models=list(backbones),
-                modes=list(modes), warmup=warmup, rounds=rounds,
+                modes=list(modes), warmup=warmup, rounds=rounds, outputs=outputs,
                 runtimes=['eager', 'onnxruntime'] if onnxruntime else ['eager'], rows=rows)
 
 
@@ -248,10 +336,11 @@ def row_label(row: dict) -> str:
 def markdown_table(results: dict) -> str:
     """The environment line and one latency/throughput/memory table per mode."""
     env = results['environment']
+    returned = dict(last='the last stage', dense='all four stages')[results.get('outputs', 'last')]
     lines = [f"Device {env.get('device_name', env.get('cpu'))} ({env['device']}), {env['dtype']}, "
-             f"{env['threads']} threads, torch {env['torch']}; median of {results['rounds']} "
-             f"interleaved rounds after {results['warmup']} warm-up passes "
-             '(inter-quartile range in brackets).', '']
+             f"{env['threads']} threads, torch {env['torch']}; backbones returning {returned}; "
+             f"median of {results['rounds']} interleaved rounds after {results['warmup']} "
+             'warm-up passes (inter-quartile range in brackets).', '']
     for mode in results['modes']:
         title = 'Inference' if mode == 'infer' else 'Training step (forward + backward)'
         lines += [f'### {title}', '',
@@ -301,11 +390,15 @@ def plot_benchmark(results: dict, path: str) -> None:
 
 
 def write_benchmark_report(results: dict, out_dir: str, notes: str = '') -> Dict[str, str]:
-    """results.json, results.md (the tables, then ``notes``) and results.png in ``out_dir``."""
+    """results.json, results.md (the tables, then ``notes``) and results.png in ``out_dir``,
+    and profile.md (:func:`profile_report`) when rows carry a ``profile``."""
     paths = {kind: os.path.join(out_dir, f'results.{kind}') for kind in ('json', 'md', 'png')}
     dump(results, paths['json'], indent=2)
     put_text(markdown_table(results) + notes, paths['md'])
     plot_benchmark(results, paths['png'])
+    if any(row.get('profile') for row in results['rows']):
+        paths['profile'] = os.path.join(out_dir, 'profile.md')
+        put_text(profile_report(results), paths['profile'])
     return paths
 
 

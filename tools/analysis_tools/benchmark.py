@@ -3,7 +3,8 @@
     python tools/analysis_tools/benchmark.py [--models sola-t swin-t ...]
         [--shapes 8x224x224 1x800x1280]
         [--modes infer train] [--device cpu|cuda] [--dtype fp32|bf16|fp16] [--threads 2]
-        [--reference swin-t] [--onnxruntime [--onnx-dir DIR]] [--out-dir work_dirs/benchmark]
+        [--reference swin-t] [--onnxruntime [--onnx-dir DIR]] [--outputs last|dense]
+        [--profile [PASSES]] [--out-dir work_dirs/benchmark]
 
 Shapes are BATCHxHEIGHTxWIDTH. Writes results.json, results.md and results.png (log-log latency
 and memory against pixels) to --out-dir and prints the tables, the arithmetic rate each model
@@ -14,6 +15,11 @@ every model's throughput and peak-memory ratios to that model in the same run.
 shapes, for SoLA-T and its peers alike) and times its ONNX Runtime session in the same
 interleaved rounds; the tables get "(ORT)" rows, the ratios are given within each runtime, and
 each model's ONNX Runtime / eager throughput ratio is listed.
+
+--outputs dense makes every backbone return all four stages (what FPN and UperNet read) instead
+of the last one. --profile runs every eager model once more under the PyTorch profiler after the
+timed rounds and writes profile.md next to the results: time per operator kind (matrix products,
+convolutions, the rest) and the operators that take it, per model, mode and shape.
 """
 import argparse
 from typing import Dict, List, Tuple
@@ -59,7 +65,8 @@ def rate_lines(results: dict, shape: Tuple[int, int, int]) -> List[str]:
     for row in results['rows']:
         if row['mode'] == 'infer' and tuple(row['shape']) == shape and not row.get('skipped'):
             if row['model'] not in macs_of:
-                model = build_backbone(BACKBONES[row['model']]).to(device)
+                model = build_backbone(BACKBONES[row['model']],
+                                       results.get('outputs', 'last')).to(device)
                 model.eval()  # not chained: some backbones' train() returns None
                 macs_of[row['model']] = count_complexity(
                     model, (torch.randn(1, 3, *shape[1:], device=device), ))['flops']
@@ -132,6 +139,11 @@ def main() -> None:
                         'fp32, infer mode; needs requirements/deploy.txt)')
     parser.add_argument('--onnx-dir', help='keep the exported ONNX files here (default: a '
                         'temporary folder)')
+    parser.add_argument('--outputs', choices=['last', 'dense'], default='last',
+                        help='backbone outputs: the last stage, or all four (default: %(default)s)')
+    parser.add_argument('--profile', type=int, nargs='?', const=2, default=0, metavar='PASSES',
+                        help='also profile every eager model over PASSES passes (default 2) '
+                        'and write profile.md')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args()
     if args.reference and args.reference not in args.models:
@@ -149,7 +161,8 @@ def main() -> None:
     results = measure_backbones({name: BACKBONES[name] for name in args.models}, args.shapes,
                                 args.modes, args.device, dtype, args.warmup, args.rounds,
                                 not args.no_memory, args.max_global_tokens,
-                                onnxruntime=args.onnxruntime, export_dir=args.onnx_dir)
+                                onnxruntime=args.onnxruntime, export_dir=args.onnx_dir,
+                                outputs=args.outputs, profile_passes=args.profile)
     # The better of a rate before and one after the run: a busy spell during either does not
     # inflate the fraction of it the models reach.
     results['matmul_gflops'] = max(rate_before, matmul_rate(device, dtype))
