@@ -222,7 +222,8 @@ class SoLAStage(BaseModule):
         if injection is not None:
             x = x + injection
         _, height, width, _ = x.shape
-        rotary = self.rotary(height, width, x.device)
+        # float32 tables (half-precision runs upcast where they rotate); float64 for float64
+        rotary = self.rotary(height, width, x.device, torch.promote_types(x.dtype, torch.float32))
         for block in self.blocks:
             x = block(x, rotary)
         return x
