@@ -522,6 +522,27 @@ class SoLAVision(BaseModule):
             for index, (in_dims, out_dims) in enumerate(zip(inputs, widths))
         ])
 
+    def _stem_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem; where autograd records nothing and a BatchNorm uses its running
+        statistics, the norm and the GELU run in place on the convolution's output (the same
+        arithmetic as the modules, no new half-resolution maps). (B, C_in, H, W) -> (B, C, H/4, W/4)."""
+        for layer in self.stem:
+            norm = layer.norm if layer.with_norm else None
+            if (not isinstance(norm, _BatchNorm) or norm.training or not norm.affine
+                    or norm.running_var is None or not records_no_graph(x, *layer.parameters())
+                    or torch.is_autocast_enabled(x.device.type)):
+                x = layer(x)
+                continue
+            x = layer.conv(x)
+            scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+            x.mul_(scale.view(1, -1, 1, 1)).add_(
+                (norm.bias - norm.running_mean * scale).view(1, -1, 1, 1))
+            if isinstance(layer.activate if layer.with_activation else None, nn.GELU):
+                x = torch.ops.aten.gelu_(x, approximate=layer.activate.approximate)
+            elif layer.with_activation:
+                x = layer.activate(x)
+        return x
+
     def _check_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
         if isinstance(out_indices, int):
             out_indices = (out_indices, )
@@ -605,7 +626,7 @@ class SoLAVision(BaseModule):
                              f'(in_channels={self.in_channels}), got shape {tuple(x.shape)}')
         # Channels-last memory from the stem on: every later (B, H, W, C) view is then
         # contiguous, and the convolutions keep that memory format.
-        x = _to_channels_last(self.stem(x.contiguous(memory_format=torch.channels_last)))
+        x = _to_channels_last(self._stem_forward(x.contiguous(memory_format=torch.channels_last)))
         stage_outputs: List[torch.Tensor] = []
         outputs = []
         for index, stage in enumerate(self.stages):
