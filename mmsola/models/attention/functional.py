@@ -15,16 +15,33 @@ from .rotary import Rotation, as_rotation
 LOG2_E = 1.4426950408889634
 
 
+class _EluPlusOne(torch.autograd.Function):
+    """phi(x) = exp2(min(x, 0) log2 e) + max(x, 0), saving only its output for the backward
+    pass: phi'(x) = min(phi(x), 1) (e^x below zero, 1 above)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        out = torch.exp2(x.clamp(max=0) * LOG2_E).add_(torch.relu(x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out, = ctx.saved_tensors
+        return grad * out.clamp(max=1.0)
+
+
 def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
     """The positive feature map phi(x) = elu(x) + 1 = exp(min(x, 0)) + max(x, 0).
 
     In eager mode exp is taken as exp2(x log2 e): torch's CPU ``elu`` goes through ``expm1``,
-    which runs about 17x slower than ``exp2`` on this project's AMD EPYC machines
-    (docs/speed_and_memory.md). Traced for export, it is one ``Elu`` node plus one.
+    which ran 17x slower than ``exp2`` on this project's AMD EPYC machine
+    (docs/speed_and_memory.md); like ``elu``, only the output is kept for the backward pass.
+    Traced for export, it is one ``Elu`` node plus one.
     """
     if torch.compiler.is_compiling():
         return F.elu(x) + 1.0
-    return torch.exp2(x.clamp(max=0) * LOG2_E) + torch.relu(x)
+    return _EluPlusOne.apply(x)
 
 
 def _at_least_float32(*tensors: torch.Tensor):

@@ -70,8 +70,26 @@ class AdjacentPairRotation(NamedTuple):
     @staticmethod
     def pair_norms(x: torch.Tensor) -> torch.Tensor:
         """Norms of the pairs ``(x_{2i}, x_{2i+1})``: (..., d) -> (..., d/2)."""
+        return _AdjacentPairNorms.apply(x)
+
+
+class _AdjacentPairNorms(torch.autograd.Function):
+    """``sqrt(max(x_{2i}^2 + x_{2i+1}^2, 1e-12))``, keeping only its input and output for the
+    backward pass (tensors the attention keeps anyway)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         squares = x.square()
-        return (squares[..., 0::2] + squares[..., 1::2]).clamp_min(1e-12).sqrt()
+        norms = (squares[..., 0::2] + squares[..., 1::2]).clamp_min_(1e-12).sqrt_()
+        ctx.save_for_backward(x, norms)
+        return norms
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        x, norms = ctx.saved_tensors
+        # d norm / d x = x / norm, zero where the clamp held (norm^2 at its floor 1e-12)
+        scale = torch.where(norms > 1e-6, grad / norms, torch.zeros_like(norms))
+        return (x.unflatten(-1, (-1, 2)) * scale.unsqueeze(-1)).flatten(-2)
 
 
 #: What the attention kernels accept as ``rotary``: a table, or a ``(sin, cos)`` pair of
