@@ -133,3 +133,29 @@ def test_benchmark_refuses_a_bad_shape_naming_the_option(repo_root):
          '--shapes', '0x224x224'], capture_output=True, text=True)
     assert out.returncode == 2
     assert "argument --shapes: '0x224x224' is not BATCHxHEIGHTxWIDTH" in out.stderr
+
+
+def test_dense_outputs_and_operator_profiles(tmp_path):
+    """--outputs dense times all four stages; --profile adds per-operator tables by kind."""
+    assert len(build_backbone(TINY_SOLA, 'dense')(torch.randn(1, 3, 64, 64))) == 4
+    with pytest.raises(ValueError, match="outputs must be one of \\['dense', 'last'\\]"):
+        benchmark.measure_backbones({'sola': TINY_SOLA}, [(1, 64, 64)], outputs='all')
+    results = benchmark.measure_backbones(
+        {'sola': TINY_SOLA}, [(1, 64, 64)], ('infer', 'train'), warmup=0, rounds=1,
+        measure_memory=False, log=lambda _: None, outputs='dense', profile_passes=1)
+    assert results['outputs'] == 'dense'
+    for row in results['rows']:
+        ops = {op['op']: op for op in row['profile']}
+        assert ops['aten::addmm']['kind'] == 'matrix products'
+        assert ops['aten::mkldnn_convolution']['kind'] == 'convolutions'
+        assert abs(sum(op['share'] for op in row['profile']) - 1) < 1e-6
+        assert row['profile'] == sorted(row['profile'], key=lambda op: -op['self_ms'])
+    infer = next(r for r in results['rows'] if r['mode'] == 'infer')
+    # per inference pass, each of the 5 blocks adds its two branches into the residual in place
+    assert {op['op']: op for op in infer['profile']}['aten::addmm_']['calls'] == 2 * 5
+    paths = benchmark.write_benchmark_report(results, str(tmp_path))
+    report = open(paths['profile']).read()
+    assert '## sola, infer 1x64x64' in report and '## sola, train 1x64x64' in report
+    assert 'ms of operator time per pass: ' in report and '| `aten::addmm` | matrix products |' \
+        in report
+    assert 'backbones returning all four stages' in open(paths['md']).read()
