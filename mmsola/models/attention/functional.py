@@ -50,16 +50,6 @@ def _at_least_float32(*tensors: torch.Tensor):
     return tuple((t.float() if t.element_size() < 4 else t).contiguous() for t in tensors)
 
 
-def rotation_pair_norms(x: torch.Tensor) -> torch.Tensor:
-    """Norms of the pairs ``(x_i, x_{i+d/2})`` that rotary encoding rotates: (..., d) -> (..., d/2).
-
-    Rotary encoding turns each pair by an angle, so ``|rot(a) . rot(b)| <= pair_norms(a) .
-    pair_norms(b)`` (Cauchy-Schwarz per pair), whatever the angles.
-    """
-    first, second = x.chunk(2, dim=-1)
-    return (first.square() + second.square()).clamp_min(1e-12).sqrt()
-
-
 #: How linear attention with rotary encoding normalises its rotated query-key products:
 #: ``'pair_norm'`` bounds them (mmsola's choice), ``'unrotated'`` divides by the sum of the
 #: unrotated products, as the released MALA and RAVLT code does.

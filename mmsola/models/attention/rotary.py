@@ -41,7 +41,11 @@ class RotaryTable(NamedTuple):
 
     @staticmethod
     def pair_norms(x: torch.Tensor) -> torch.Tensor:
-        """Norms of the pairs ``(x_i, x_{i+d/2})``: (..., d) -> (..., d/2)."""
+        """Norms of the pairs ``(x_i, x_{i+d/2})``: (..., d) -> (..., d/2).
+
+        Rotation turns each pair by an angle, so ``|rot(a) . rot(b)| <= pair_norms(a) .
+        pair_norms(b)`` (Cauchy-Schwarz per pair), whatever the angles.
+        """
         first, second = x.chunk(2, dim=-1)
         return (first.square() + second.square()).clamp_min(1e-12).sqrt()
 
