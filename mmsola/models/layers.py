@@ -1,4 +1,4 @@
-"""Exact rewrites of two block patterns that save a pass over the feature map (and memory).
+"""Exact rewrites of block patterns that save a pass over the feature map (and memory).
 
 * ``gamma * linear(x)`` (layer scale after a projection) is ``linear(x)`` with ``gamma`` folded
   into the weight and bias: the scaled map is never stored for gamma's gradient. With a
@@ -6,7 +6,9 @@
 * ``x + depthwise_conv(x)`` (a residual depthwise convolution) is one convolution whose kernel
   has 1 added at its centre: no separate addition over the map.
 
-Both compute the same function and gradients as the written-out form (up to float rounding);
+* an activation of a fresh tensor (GELU) runs in place where autograd records nothing.
+
+Each computes the same function and gradients as the written-out form (up to float rounding);
 ``tests/test_models/test_layers.py`` checks it.
 """
 from typing import Optional
@@ -19,6 +21,14 @@ import torch.nn.functional as F
 def records_no_graph(*tensors: torch.Tensor) -> bool:
     """Whether autograd records nothing through ``tensors``, so in-place updates are safe."""
     return not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors)
+
+
+def activate(act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``act(x)``; a GELU of an ``x`` the caller owns runs in place where autograd records
+    nothing (no new tensor of ``x``'s size)."""
+    if isinstance(act, nn.GELU) and records_no_graph(x):
+        return torch.ops.aten.gelu_(x, approximate=act.approximate)
+    return act(x)
 
 
 def scaled_linear(x: torch.Tensor, linear: nn.Linear, scale: Optional[torch.Tensor],

@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmsola.registry import MODELS
 from ..attention.rotary import RotaryEmbedding2d, RotaryTable
-from ..layers import records_no_graph, residual_depthwise_conv, scaled_linear
+from ..layers import activate, records_no_graph, residual_depthwise_conv, scaled_linear
 from .layout import resolve_layout, sola_layout
 
 
@@ -63,11 +63,7 @@ class ConvFFN(BaseModule):
 
     def forward(self, x: torch.Tensor, layer_scale: Optional[torch.Tensor] = None,
                 residual: Optional[torch.Tensor] = None) -> torch.Tensor:
-        hidden = self.fc1(x)
-        if isinstance(self.act, nn.GELU) and records_no_graph(hidden):
-            hidden = torch.ops.aten.gelu_(hidden, approximate=self.act.approximate)
-        else:
-            hidden = self.act(hidden)
+        hidden = activate(self.act, self.fc1(x))
         hidden = _to_channels_last(residual_depthwise_conv(_to_channels_first(hidden),
                                                            self.dwconv))
         return scaled_linear(hidden, self.fc2, layer_scale, residual)
@@ -505,8 +501,8 @@ class SoLAVision(BaseModule):
         """Four 3 x 3 conv-norm layers of strides 2, 1, 1, 2 (activation after the first three).
 
         Their BatchNorms are not folded into the convolutions at eval time: folded, the released
-        MALA weights' stage-1 features moved 1.2e-5 from the official ones (limit 1e-5), for
-        about 3 % of the inference time (docs/speed_and_memory.md).
+        MALA weights' stage-1 features moved 1.2e-5 from the official ones (limit 1e-5); at
+        inference :meth:`_stem_forward` applies them in place instead.
         """
         if len(width_ratios) != 4 or width_ratios[-1] != 1:
             raise ValueError('stem_width_ratios needs 4 fractions of embed_dims[0], the last 1 '
@@ -537,10 +533,8 @@ class SoLAVision(BaseModule):
             scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
             x.mul_(scale.view(1, -1, 1, 1)).add_(
                 (norm.bias - norm.running_mean * scale).view(1, -1, 1, 1))
-            if isinstance(layer.activate if layer.with_activation else None, nn.GELU):
-                x = torch.ops.aten.gelu_(x, approximate=layer.activate.approximate)
-            elif layer.with_activation:
-                x = layer.activate(x)
+            if layer.with_activation:
+                x = activate(layer.activate, x)
         return x
 
     def _check_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
